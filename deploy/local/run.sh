@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The run command: admit on this machine, with private Postgres, Redis and SMTP sink.
+#
+#   deploy/local/run.sh        (as root on Debian 12; Ctrl-C stops everything)
+#
+# Steps: install missing Debian packages -> Release build -> Postgres, Redis and the
+# SMTP sink on free ports (stack.sh) -> every built service on its own free ports ->
+# wait until each answers grpc.health.v1 SERVING -> write RUNDIR/endpoints.env and
+# print the endpoints -> wait for SIGINT, SIGTERM or SIGHUP -> stop the services
+# (SIGTERM, then SIGKILL after ADMIT_STOP_TIMEOUT), then the stack -> exit 0, leaving
+# no process and no listening port behind. Data and logs stay in RUNDIR for the next run.
+# A failure during start-up stops what was started and exits non-zero.
+#
+# One run per RUNDIR: while one is alive, another prints "admit is already running
+# (pid N); endpoints in RUNDIR/endpoints.env" and exits 1 without touching it. A
+# run that died without cleaning up (SIGKILL) is cleaned up by the next one.
+#
+# Environment (all optional):
+#   ADMIT_RUN_DIR        where servers keep data and logs   (default <repo>/.run/stack)
+#   ADMIT_BUILD_DIR      build directory                     (default <repo>/build/release)
+#   ADMIT_SKIP_BUILD=1   use the binaries already in ADMIT_BUILD_DIR
+#   ADMIT_SERVICES       services to start, space-separated  (default: every services/NAME/)
+#   ADMIT_START_TIMEOUT  seconds for a service to be SERVING (default 60)
+#   ADMIT_STOP_TIMEOUT   seconds for a service to exit after SIGTERM (default 15)
+#
+# Service NAME's binary is ADMIT_BUILD_DIR/services/NAME/admit-NAME; a service not
+# built yet is skipped. Each service gets, besides the variables of stack.env:
+#   ADMIT_GRPC_LISTEN=127.0.0.1:P  ADMIT_METRICS_LISTEN=127.0.0.1:M
+#   ADMIT_<NAME>_ADDR=127.0.0.1:P  for every service started (to find each other)
+# and its stdout and stderr go to RUNDIR/logs/NAME.log. RUNDIR/endpoints.env adds,
+# per service, ADMIT_<NAME>_GRPC, ADMIT_<NAME>_METRICS (host:port) and
+# ADMIT_<NAME>_PID, plus ADMIT_SERVICES (those started) and ADMIT_RUN_PID; it is
+# written once everything is SERVING and removed at shutdown.
+set -euo pipefail
+
+# A script that starts us in the background hands us SIGINT ignored, and bash
+# cannot trap a signal ignored at entry. SIGINT is how a run is told to stop,
+# so restart once with its default disposition (same pid: exec).
+sigign=$(awk '/^SigIgn:/ { print $2 }' /proc/$$/status)
+if (((16#$sigign & 2) && ${ADMIT_RUN_REEXEC:-0} == 0)); then
+  ADMIT_RUN_REEXEC=1 exec env --default-signal=INT bash "${BASH_SOURCE[0]}" "$@"
+fi
+unset ADMIT_RUN_REEXEC
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$(dirname "$here")")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$here/lib.sh"
+
+run=$(abs_dir "${ADMIT_RUN_DIR:-$repo/.run/stack}")
+build=$(abs_dir "${ADMIT_BUILD_DIR:-$repo/build/release}")
+lock=$run/run.pid
+pids_file=$run/services.pids # "PID NAME BINARY" per started service
+
+# stop_services: SIGTERM every recorded service still running (and still that
+# binary: pids get reused), then wait for all of them, SIGKILL after the deadline.
+stop_services() {
+  local pid name bin entry
+  local -a stopping=()
+  [[ -f $pids_file ]] || return 0
+  while read -r pid name bin; do
+    if pid_alive "$pid" && grep -qaF "$bin" "/proc/$pid/cmdline"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      stopping+=("$pid:$name")
+    fi
+  done <"$pids_file"
+  for entry in "${stopping[@]}"; do
+    stop_pid "${entry%%:*}" "${entry#*:}" "${ADMIT_STOP_TIMEOUT:-15}" || true
+  done
+  rm -f "$pids_file"
+}
+
+# acquire_lock: writes our pid to RUNDIR/run.pid unless a live run.sh owns it;
+# cleans up after a dead owner. Serialized by flock on RUNDIR/run.lock, held only
+# here (nothing long-lived inherits it), so two runs starting together cannot
+# both clean up or both win.
+acquire_lock() {
+  local pid fd
+  exec {fd}>"$run/run.lock"
+  flock "$fd"
+  if pid=$(read_pidfile "$lock") && grep -qa run.sh "/proc/$pid/cmdline"; then
+    echo "admit is already running (pid $pid); endpoints in $run/endpoints.env" >&2
+    exit 1
+  fi
+  if [[ -e $lock ]]; then
+    log "cleaning up after an earlier run that did not stop cleanly"
+    stop_services
+    "$here/stack.sh" down "$run" || true
+    rm -f "$run/endpoints.env"
+  fi
+  echo "$$" >"$lock"
+  exec {fd}>&-
+}
+
+sleeper=""
+shutdown() {
+  trap '' INT TERM HUP # a second Ctrl-C must not interrupt the clean-up
+  trap - EXIT
+  set +e
+  [[ -n $sleeper ]] && kill "$sleeper" 2>/dev/null
+  rm -f "$run/endpoints.env"
+  log "stopping"
+  stop_services
+  "$here/stack.sh" down "$run"
+  rm -f "$lock"
+}
+
+on_exit() {
+  local rc=$?
+  shutdown
+  log "failed (exit $rc)"
+  exit "$rc"
+}
+on_signal() {
+  shutdown
+  log "stopped"
+  exit 0
+}
+
+acquire_lock
+trap on_exit EXIT
+trap on_signal INT TERM HUP
+
+"$here/install-deps.sh"
+if [[ ${ADMIT_SKIP_BUILD:-0} != 1 ]]; then
+  log "building (Release) in $build"
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$build" -j"$(nproc)"
+fi
+
+"$here/stack.sh" up "$run"
+# shellcheck source=/dev/null
+source "$run/stack.env"
+
+# Services: the requested ones that are built. Ports are all chosen first, so
+# that every service can be told where every other one is.
+if [[ -n ${ADMIT_SERVICES:-} ]]; then
+  read -r -a wanted <<<"$ADMIT_SERVICES"
+else
+  wanted=()
+  for d in "$repo"/services/*/; do
+    [[ -d $d ]] && wanted+=("$(basename "$d")")
+  done
+fi
+names=()
+for name in "${wanted[@]}"; do
+  if [[ -x $build/services/$name/admit-$name ]]; then
+    names+=("$name")
+  else
+    log "skipping $name: $build/services/$name/admit-$name is not built"
+  fi
+done
+env_name() { local n=${1^^}; echo "${n//-/_}"; }
+
+mapfile -t ports < <(free_ports $((2 * ${#names[@]})))
+declare -A grpc_port metrics_port pid_of
+for i in "${!names[@]}"; do
+  grpc_port[${names[i]}]=${ports[2 * i]}
+  metrics_port[${names[i]}]=${ports[2 * i + 1]}
+done
+addrs=()
+for name in "${names[@]}"; do
+  addrs+=("ADMIT_$(env_name "$name")_ADDR=127.0.0.1:${grpc_port[$name]}")
+done
+
+mkdir -p "$run/logs"
+rm -f "$pids_file"
+for name in "${names[@]}"; do
+  bin=$build/services/$name/admit-$name
+  echo "=== $(date -Is) run.sh starts $name" >>"$run/logs/$name.log"
+  # Own session, so a Ctrl-C reaches only this script, which stops things in
+  # order; SIGINT back to default (background jobs of a script start with it
+  # ignored). Neither setsid nor env forks: $! is the service's pid.
+  env "${addrs[@]}" ADMIT_GRPC_LISTEN="127.0.0.1:${grpc_port[$name]}" \
+    ADMIT_METRICS_LISTEN="127.0.0.1:${metrics_port[$name]}" \
+    setsid env --default-signal=INT,QUIT "$bin" </dev/null >>"$run/logs/$name.log" 2>&1 &
+  pid_of[$name]=$!
+  echo "$! $name $bin" >>"$pids_file"
+  log "started $name (pid $!), log: $run/logs/$name.log"
+done
+
+for name in "${names[@]}"; do
+  if ! answer=$("$ADMIT_PY" "$here/grpc_health.py" "127.0.0.1:${grpc_port[$name]}" \
+    --wait "${ADMIT_START_TIMEOUT:-60}" --pid "${pid_of[$name]}"); then
+    show_log_tail "$run/logs/$name.log"
+    die "$name is not SERVING on 127.0.0.1:${grpc_port[$name]}: $answer"
+  fi
+done
+
+{
+  cat "$run/stack.env"
+  echo "# Written by deploy/local/run.sh; removed when it stops."
+  env_line ADMIT_RUN_PID "$$"
+  env_line ADMIT_SERVICES "${names[*]}"
+  for name in "${names[@]}"; do
+    n=$(env_name "$name")
+    env_line "ADMIT_${n}_ADDR" "127.0.0.1:${grpc_port[$name]}"
+    env_line "ADMIT_${n}_GRPC" "127.0.0.1:${grpc_port[$name]}"
+    env_line "ADMIT_${n}_METRICS" "127.0.0.1:${metrics_port[$name]}"
+    env_line "ADMIT_${n}_PID" "${pid_of[$name]}"
+  done
+} >"$run/endpoints.env.tmp"
+mv "$run/endpoints.env.tmp" "$run/endpoints.env"
+
+{
+  echo
+  printf '  %-14s %-22s %s\n' service gRPC metrics
+  for name in "${names[@]}"; do
+    printf '  %-14s %-22s %s\n' "$name" "127.0.0.1:${grpc_port[$name]}" \
+      "http://127.0.0.1:${metrics_port[$name]}/metrics"
+  done
+  ((${#names[@]})) || echo "  (no service built yet)"
+  echo
+  printf '  %-14s %s\n' Postgres "$ADMIT_PG_URL" Redis "$ADMIT_REDIS_URL" \
+    SMTP "$ADMIT_SMTP_URL" "mail folder" "$ADMIT_MAILDIR/new" \
+    logs "$run/logs, $run/{postgres,redis,smtp}" endpoints "$run/endpoints.env"
+  echo
+  echo "admit is running (pid $$). Ctrl-C stops it."
+}
+
+# Wait for a signal; report (once) a service that exits on its own.
+declare -A reported=()
+while :; do
+  sleep 1 &
+  sleeper=$!
+  wait "$sleeper" || true
+  for name in "${names[@]}"; do
+    if [[ -z ${reported[$name]:-} ]] && pid_gone "${pid_of[$name]}"; then
+      log "warning: $name (pid ${pid_of[$name]}) exited; see $run/logs/$name.log"
+      reported[$name]=1
+    fi
+  done
+done
