@@ -198,7 +198,11 @@ std::string Settings::Markdown() const {
                                  "\n\n| variable | default | meaning |\n"
                                  "| --- | --- | --- |\n");
   for (const auto& e : entries_) {
-    absl::StrAppend(&out, "| `", e.name, "` | `", e.default_text, "` | ",
+    // An empty code span (``) does not render; say "(empty)" instead.
+    std::string default_cell = e.default_text.empty()
+                                   ? "(empty)"
+                                   : absl::StrCat("`", e.default_text, "`");
+    absl::StrAppend(&out, "| `", e.name, "` | ", default_cell, " | ",
                     e.description, " |\n");
   }
   return out;

@@ -166,26 +166,26 @@ std::string RedactUrl(const std::string& url) {
 void AddPoolSettings(config::Settings& settings, PoolOptions* options) {
   settings.AddString("ADMIT_PG_URL", options->url,
                      "Postgres connection string (libpq URL or key=value); "
-                     "its password is redacted in logs",
+                     "its password is redacted in logs.",
                      &options->url);
   settings.AddInt("ADMIT_PG_POOL_SIZE", options->size,
-                  "Postgres connections (each with its own worker thread)",
+                  "Postgres connections (each with its own worker thread).",
                   &options->size, 1, kMaxPoolSize);
   settings.AddDuration("ADMIT_PG_CONNECT_TIMEOUT", options->connect_timeout,
                        "Bound on opening one Postgres connection (whole "
-                       "seconds, rounded up)",
+                       "seconds, rounded up).",
                        &options->connect_timeout);
   settings.AddDuration("ADMIT_PG_STATEMENT_TIMEOUT", options->statement_timeout,
                        "Postgres statement_timeout on every pooled "
-                       "connection; 0 disables it",
+                       "connection; 0 disables it.",
                        &options->statement_timeout);
   settings.AddDuration("ADMIT_PG_QUEUE_TIMEOUT", options->queue_timeout,
                        "Longest a query may wait for a free connection before "
-                       "failing with UNAVAILABLE",
+                       "failing with UNAVAILABLE.",
                        &options->queue_timeout);
   settings.AddInt("ADMIT_PG_MAX_QUEUE", options->max_queue,
                   "Queries that may wait for a connection; more are "
-                  "rejected with UNAVAILABLE at once",
+                  "rejected with UNAVAILABLE at once.",
                   &options->max_queue, 1, 100'000'000);
 }
 

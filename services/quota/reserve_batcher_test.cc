@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -161,7 +162,7 @@ TEST(ReserveBatcher, CapsBatchesAtMaxBatch) {
   ReserveBatcher batcher(&store, nullptr, {.max_batch = 4});
   Answers answers;
   for (int i = 0; i < 11; ++i) {
-    std::string id = "h" + std::to_string(i);
+    std::string id = absl::StrCat("h", i);
     batcher.Reserve(Command(id), answers.For(id));
   }
   std::vector<size_t> sizes;
@@ -245,7 +246,7 @@ TEST(ReserveBatcher, ASynchronousStoreFailureDrainsTheQueue) {
   ReserveBatcher batcher(&store, nullptr);
   Answers answers;
   for (int i = 0; i < 5; ++i) {
-    std::string id = "h" + std::to_string(i);
+    std::string id = absl::StrCat("h", i);
     batcher.Reserve(Command(id), answers.For(id));
   }
   EXPECT_EQ(answers.size(), 5u);
