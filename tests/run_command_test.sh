@@ -7,6 +7,8 @@
 #   - its Postgres answers a query, its Redis answers PING, a message sent to its
 #     SMTP sink appears in the Maildir, and every service it started is SERVING
 #     and serves /metrics;
+#   - the README's example (deploy/local/demo.py) works against it, when the
+#     registration service is built;
 #   - a second run.sh on the same run dir exits 1 with "admit is already running"
 #     and leaves the first one working;
 #   - after SIGINT it exits 0, every process it started is gone and every port it
@@ -110,6 +112,13 @@ for name in "${services[@]}"; do
     'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10).read()' \
     "http://${!metrics_var}/metrics"
 done
+
+# The README's example: create an event and register through the running
+# services (once the registration service exists).
+if [[ " ${services[*]} " == *" registration "* ]]; then
+  check "deploy/local/demo.py creates an event and registers an attendee" \
+    "$ADMIT_PY" "$repo/deploy/local/demo.py" --endpoints "$run/endpoints.env"
+fi
 
 # A second run on the same run dir refuses and leaves the first alone.
 second_rc=0

@@ -31,6 +31,10 @@
 # per service, ADMIT_<NAME>_GRPC, ADMIT_<NAME>_METRICS (host:port) and
 # ADMIT_<NAME>_PID, plus ADMIT_SERVICES (those started) and ADMIT_RUN_PID; it is
 # written once everything is SERVING and removed at shutdown.
+# RUNDIR/secrets.env (mode 0600, made on the first run, kept afterwards) holds
+# ADMIT_REGISTRATION_TOKEN_KEY and ADMIT_BOOTSTRAP_ADMIN_KEY (the organizer API
+# key that deploy/local/demo.py uses); every service gets them, and so does
+# endpoints.env (also 0600).
 set -euo pipefail
 
 # A script that starts us in the background hands us SIGINT ignored, and bash
@@ -132,6 +136,28 @@ fi
 # shellcheck source=/dev/null
 source "$run/stack.env"
 
+# Secrets of this local installation, made once and kept with its data (so
+# manage tokens sealed by one run can be opened by the next, and the admin key
+# stays the same): the registration service's token-sealing key and a
+# bootstrap admin API key for OrganizerService. Production sets its own.
+secrets=$run/secrets.env
+if [[ ! -s $secrets ]]; then
+  (
+    umask 077
+    "$ADMIT_PY" - >"$secrets.tmp" <<'PY'
+import base64, secrets
+b64url = lambda n: base64.urlsafe_b64encode(secrets.token_bytes(n)).decode().rstrip("=")
+print("# Written once by deploy/local/run.sh: this local installation's secrets.")
+print("export ADMIT_REGISTRATION_TOKEN_KEY=" + base64.b64encode(secrets.token_bytes(32)).decode())
+print("export ADMIT_BOOTSTRAP_ADMIN_KEY=admit_bootstrap_" + b64url(16))
+PY
+    mv "$secrets.tmp" "$secrets"
+  )
+  log "made this installation's secrets: $secrets"
+fi
+# shellcheck source=/dev/null
+source "$secrets"
+
 # Services: the requested ones that are built. Ports are all chosen first, so
 # that every service can be told where every other one is.
 if [[ -n ${ADMIT_SERVICES:-} ]]; then
@@ -187,8 +213,9 @@ for name in "${names[@]}"; do
   fi
 done
 
+touch "$run/endpoints.env.tmp" && chmod 600 "$run/endpoints.env.tmp"
 {
-  cat "$run/stack.env"
+  cat "$run/stack.env" "$secrets"
   echo "# Written by deploy/local/run.sh; removed when it stops."
   env_line ADMIT_RUN_PID "$$"
   env_line ADMIT_SERVICES "${names[*]}"
@@ -199,7 +226,7 @@ done
     env_line "ADMIT_${n}_METRICS" "127.0.0.1:${metrics_port[$name]}"
     env_line "ADMIT_${n}_PID" "${pid_of[$name]}"
   done
-} >"$run/endpoints.env.tmp"
+} >"$run/endpoints.env.tmp" # holds the secrets too: created 0600 above
 mv "$run/endpoints.env.tmp" "$run/endpoints.env"
 
 {
@@ -213,7 +240,8 @@ mv "$run/endpoints.env.tmp" "$run/endpoints.env"
   echo
   printf '  %-14s %s\n' Postgres "$ADMIT_PG_URL" Redis "$ADMIT_REDIS_URL" \
     SMTP "$ADMIT_SMTP_URL" "mail folder" "$ADMIT_MAILDIR/new" \
-    logs "$run/logs, $run/{postgres,redis,smtp}" endpoints "$run/endpoints.env"
+    logs "$run/logs, $run/{postgres,redis,smtp}" endpoints "$run/endpoints.env" \
+    "admin API key" "ADMIT_BOOTSTRAP_ADMIN_KEY in $secrets"
   echo
   echo "admit is running (pid $$). Ctrl-C stops it."
 }
