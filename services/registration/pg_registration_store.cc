@@ -193,7 +193,7 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
     pqxx::result r = tx.exec_params(
         "INSERT INTO registration.waitlist_counters AS c "
         "(event_id, ticket_type_id, last_seq, waitlisted) "
-        "SELECT $1, d.t, d.n, d.n FROM unnest($2::text[], $3::int[]) AS d(t, n) "
+        "SELECT $1::text, d.t, d.n, d.n FROM unnest($2::text[], $3::int[]) AS d(t, n) "
         "ON CONFLICT (event_id, ticket_type_id) DO UPDATE SET "
         "last_seq = c.last_seq + EXCLUDED.last_seq, "
         "waitlisted = c.waitlisted + EXCLUDED.waitlisted "
@@ -245,7 +245,7 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
             "email, full_name, organization, organization_key, country_code, "
             "status, waitlist_seq, hold_id, hold_expires_at, "
             "manage_token_hash, manage_token_sealed) "
-            "SELECT d.id, $1, d.type, d.req, d.fp, d.mail, d.name, d.org, "
+            "SELECT d.id, $1::text, d.type, d.req, d.fp, d.mail, d.name, d.org, "
             "d.org_key, d.country, d.status, NULLIF(d.seq, -1), "
             "NULLIF(d.hold, ''), CASE WHEN d.exp < 0 THEN NULL ELSE "
             "'epoch'::timestamptz + d.exp * interval '1 microsecond' END, "
@@ -276,8 +276,8 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
         "INSERT INTO registration.outbox (kind, registration_id, event_id, "
         "payload) "
         "SELECT CASE WHEN d.status = 3 THEN 'waitlist' ELSE 'confirmation' "
-        "END, d.id, $1, jsonb_build_object('registration_id', d.id, "
-        "'event_id', $1, 'ticket_type_id', d.type, 'status', d.status) "
+        "END, d.id, $1::text, jsonb_build_object('registration_id', d.id, "
+        "'event_id', $1::text, 'ticket_type_id', d.type, 'status', d.status) "
         "FROM unnest($2::text[], $3::text[], $4::smallint[]) AS d(id, type, "
         "status)",
         event_id, TextArray(ids), TextArray(types), TextArray(statuses));
