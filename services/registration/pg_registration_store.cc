@@ -116,6 +116,17 @@ void LockEvent(pqxx::work& tx, const std::string& event_id) {
   tx.exec_params(lock, event_id);
 }
 
+// A one-statement read as a pool job: autocommit (pqxx::nontransaction),
+// one round trip instead of BEGIN / SELECT / COMMIT. Each statement sees a
+// consistent snapshot of its own, which is all a single read needs.
+template <typename Read>
+auto ReadJob(Read read) {
+  return [read = std::move(read)](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    return read(tx);
+  };
+}
+
 // ---------------------------------------------------------------------------
 // InsertBatch
 
@@ -319,7 +330,8 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
 // ---------------------------------------------------------------------------
 // Lookup / Get / Cancel / WaitlistCounts
 
-absl::StatusOr<RegisterLookup> LookupTx(pqxx::work& tx,
+template <typename Tx>
+absl::StatusOr<RegisterLookup> LookupTx(Tx& tx,
                                         const std::string& event_id,
                                         const std::string& request_id,
                                         const std::string& email) {
@@ -341,7 +353,8 @@ absl::StatusOr<RegisterLookup> LookupTx(pqxx::work& tx,
   return out;
 }
 
-absl::StatusOr<RegistrationRecord> SelectRecord(pqxx::work& tx,
+template <typename Tx>
+absl::StatusOr<RegistrationRecord> SelectRecord(Tx& tx,
                                                 const std::string& id,
                                                 bool for_update) {
   pqxx::result r = tx.exec_params(
@@ -393,13 +406,11 @@ PgRegistrationStore::PgRegistrationStore(pg::Pool* pool, pg::RetryPolicy retry)
 void PgRegistrationStore::Lookup(std::string event_id, std::string request_id,
                                  std::string email,
                                  StoreCallback<RegisterLookup> done) {
-  pool_->Submit(pg::Transact(
-                    [event_id = std::move(event_id),
-                     request_id = std::move(request_id),
-                     email = std::move(email)](pqxx::work& tx) {
-                      return LookupTx(tx, event_id, request_id, email);
-                    },
-                    retry_),
+  pool_->Submit(ReadJob([event_id = std::move(event_id),
+                         request_id = std::move(request_id),
+                         email = std::move(email)](pqxx::nontransaction& tx) {
+                  return LookupTx(tx, event_id, request_id, email);
+                }),
                 std::move(done));
 }
 
@@ -417,11 +428,10 @@ void PgRegistrationStore::InsertBatch(
 
 void PgRegistrationStore::Get(std::string registration_id,
                               StoreCallback<RegistrationRecord> done) {
-  pool_->Submit(pg::Transact(
-                    [id = std::move(registration_id)](pqxx::work& tx) {
-                      return SelectRecord(tx, id, false);
-                    },
-                    retry_),
+  pool_->Submit(ReadJob([id = std::move(registration_id)](
+                          pqxx::nontransaction& tx) {
+                  return SelectRecord(tx, id, false);
+                }),
                 std::move(done));
 }
 
@@ -437,8 +447,8 @@ void PgRegistrationStore::Cancel(std::string registration_id,
 void PgRegistrationStore::WaitlistCounts(
     std::string event_id, StoreCallback<std::map<std::string, int32_t>> done) {
   pool_->Submit(
-      pg::Transact(
-          [event_id = std::move(event_id)](pqxx::work& tx)
+      ReadJob(
+          [event_id = std::move(event_id)](pqxx::nontransaction& tx)
               -> absl::StatusOr<std::map<std::string, int32_t>> {
             pqxx::result r = tx.exec_params(
                 "SELECT ticket_type_id, waitlisted FROM "
@@ -449,8 +459,7 @@ void PgRegistrationStore::WaitlistCounts(
               out[row[0].as<std::string>()] = row[1].as<int32_t>();
             }
             return out;
-          },
-          retry_),
+          }),
       std::move(done));
 }
 
