@@ -32,13 +32,17 @@ std::string Events(const ApiKeyRecord& key) {
   return key.event_ids.empty() ? "*" : absl::StrJoin(key.event_ids, ",");
 }
 
-// The exit status for a failed store call; prints the reason.
+// The exit status for a failed store call; prints the reason (each bad
+// option on its own line for INVALID_ARGUMENT).
 int Failed(std::ostream& err, const absl::Status& status) {
-  err << "keys: " << status.message();
-  for (const FieldViolation& v : GetFieldViolations(status)) {
-    err << "\n  --" << v.field << ": " << v.description;
+  const std::vector<FieldViolation> violations = GetFieldViolations(status);
+  if (violations.empty()) {
+    err << "keys: " << status.message() << "\n";
+  } else {
+    for (const FieldViolation& v : violations) {
+      err << "keys: --" << v.field << ": " << v.description << "\n";
+    }
   }
-  err << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
