@@ -130,7 +130,7 @@ auto ReadJob(Read read) {
 // ---------------------------------------------------------------------------
 // InsertBatch
 
-absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
+absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
     pqxx::work& tx, const std::string& event_id,
     const std::vector<NewRegistration>& commands) {
   // 1. The per-event serialization point.
@@ -158,7 +158,23 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
   }
 
   // 3. Decide in arrival order.
-  std::vector<std::optional<InsertResult>> results(commands.size());
+  // 2b. Holds abandoned by failed attempts (see AbandonHold).
+  std::vector<std::string> hold_ids;
+  for (const NewRegistration& c : commands) {
+    if (!c.hold_id.empty()) hold_ids.push_back(c.hold_id);
+  }
+  std::set<std::string> abandoned;
+  if (!hold_ids.empty()) {
+    for (const auto& row : tx.exec_params(
+             "SELECT hold_id FROM registration.abandoned_holds WHERE "
+             "hold_id = ANY($1::text[])",
+             TextArray(hold_ids))) {
+      abandoned.insert(row[0].as<std::string>());
+    }
+  }
+
+  std::vector<std::optional<absl::StatusOr<InsertResult>>> results(
+      commands.size());
   std::map<std::string, size_t> winner_of_request;  // request_id -> command
   std::vector<std::pair<size_t, size_t>> repeats;   // (command, its winner)
   std::vector<size_t> winners;
@@ -171,6 +187,12 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
     if (auto it = winner_of_request.find(c.request_id);
         it != winner_of_request.end()) {
       repeats.emplace_back(i, it->second);
+      continue;
+    }
+    if (!c.hold_id.empty() && abandoned.contains(c.hold_id)) {
+      results[i] = absl::AbortedError(
+          "the seat hold of this request was given up by a failed attempt; "
+          "retry with the same request_id");
       continue;
     }
     if (!live_emails.insert(c.attendee.email).second) {
@@ -319,9 +341,9 @@ absl::StatusOr<std::vector<InsertResult>> InsertBatchTx(
   }
   for (const auto& [i, winner] : repeats) {
     results[i] = InsertResult{InsertOutcome::kSameRequest,
-                              results[winner]->record};
+                              (*results[winner])->record};
   }
-  std::vector<InsertResult> out;
+  std::vector<absl::StatusOr<InsertResult>> out;
   out.reserve(results.size());
   for (auto& r : results) out.push_back(std::move(*r));
   return out;
@@ -365,6 +387,22 @@ absl::StatusOr<RegistrationRecord> SelectRecord(Tx& tx,
       id);
   if (r.empty()) return RegistrationNotFoundError();
   return ReadRecord(r[0]);
+}
+
+absl::StatusOr<bool> AbandonHoldTx(pqxx::work& tx, const std::string& event_id,
+                                   const std::string& hold_id) {
+  LockEvent(tx, event_id);
+  if (!tx.exec_params("SELECT 1 FROM registration.registrations WHERE "
+                      "hold_id = $1",
+                      hold_id)
+           .empty()) {
+    return false;  // a copy of the request stored it: the hold is theirs
+  }
+  tx.exec_params(
+      "INSERT INTO registration.abandoned_holds (hold_id, event_id) VALUES "
+      "($1, $2) ON CONFLICT (hold_id) DO NOTHING",
+      hold_id, event_id);
+  return true;
 }
 
 absl::StatusOr<CancelResult> CancelTx(pqxx::work& tx, const std::string& id) {
@@ -416,11 +454,23 @@ void PgRegistrationStore::Lookup(std::string event_id, std::string request_id,
 
 void PgRegistrationStore::InsertBatch(
     std::string event_id, std::vector<NewRegistration> registrations,
-    StoreCallback<std::vector<InsertResult>> done) {
+    StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done) {
   pool_->Submit(pg::Transact(
                     [event_id = std::move(event_id),
                      commands = std::move(registrations)](pqxx::work& tx) {
                       return InsertBatchTx(tx, event_id, commands);
+                    },
+                    retry_),
+                std::move(done));
+}
+
+void PgRegistrationStore::AbandonHold(std::string event_id,
+                                      std::string hold_id,
+                                      StoreCallback<bool> done) {
+  pool_->Submit(pg::Transact(
+                    [event_id = std::move(event_id),
+                     hold_id = std::move(hold_id)](pqxx::work& tx) {
+                      return AbandonHoldTx(tx, event_id, hold_id);
                     },
                     retry_),
                 std::move(done));

@@ -28,9 +28,11 @@ class PgRegistrationStore final : public RegistrationStore {
 
   void Lookup(std::string event_id, std::string request_id, std::string email,
               StoreCallback<RegisterLookup> done) override;
-  void InsertBatch(std::string event_id,
-                   std::vector<NewRegistration> registrations,
-                   StoreCallback<std::vector<InsertResult>> done) override;
+  void InsertBatch(
+      std::string event_id, std::vector<NewRegistration> registrations,
+      StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done) override;
+  void AbandonHold(std::string event_id, std::string hold_id,
+                   StoreCallback<bool> done) override;
   void Get(std::string registration_id,
            StoreCallback<RegistrationRecord> done) override;
   void Cancel(std::string registration_id,

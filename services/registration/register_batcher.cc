@@ -76,14 +76,15 @@ void RegisterBatcher::Dispatch(const std::string& event_id,
   store_->InsertBatch(
       event_id, std::move(commands),
       [this, event_id, batch = std::move(batch)](
-          absl::StatusOr<std::vector<InsertResult>> result) mutable {
+          absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>>
+              result) mutable {
         OnBatchDone(event_id, std::move(batch), std::move(result));
       });
 }
 
 void RegisterBatcher::OnBatchDone(
     const std::string& event_id, std::vector<Pending> batch,
-    absl::StatusOr<std::vector<InsertResult>> result) {
+    absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> result) {
   // Start the event's next batch before answering this one, so the database
   // is busy again as early as possible. The event stays in queues_ (= in
   // flight) meanwhile.
@@ -106,7 +107,7 @@ void RegisterBatcher::OnBatchDone(
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     absl::StatusOr<InsertResult> answer =
-        result.ok() ? absl::StatusOr<InsertResult>(std::move((*result)[i]))
+        result.ok() ? std::move((*result)[i])
                     : absl::StatusOr<InsertResult>(result.status());
     batch[i].done(std::move(answer));
   }

@@ -67,7 +67,8 @@ class RegisterBatcher {
   RegisterBatcher& operator=(const RegisterBatcher&) = delete;
 
   // Queues `registration` and calls `done` exactly once with its
-  // InsertResult, the batch's error (UNAVAILABLE, UNKNOWN, ...), or
+  // InsertResult or per-registration error (ABORTED: abandoned hold), the
+  // batch's error (UNAVAILABLE, UNKNOWN, ...), or
   // UNAVAILABLE when max_pending registrations are already waiting.
   void Insert(NewRegistration registration, Done done);
 
@@ -88,7 +89,8 @@ class RegisterBatcher {
   std::vector<Pending> TakeLocked(EventQueue& queue);
   void Dispatch(const std::string& event_id, std::vector<Pending> batch);
   void OnBatchDone(const std::string& event_id, std::vector<Pending> batch,
-                   absl::StatusOr<std::vector<InsertResult>> result);
+                   absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>>
+                       result);
 
   RegistrationStore* const store_;
   const RegisterBatcherOptions options_;

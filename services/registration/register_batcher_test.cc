@@ -20,7 +20,7 @@ class ManualStore final : public RegistrationStore {
   struct Batch {
     std::string event_id;
     std::vector<NewRegistration> rows;
-    StoreCallback<std::vector<InsertResult>> done;
+    StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done;
   };
 
   void Lookup(std::string, std::string, std::string,
@@ -28,9 +28,14 @@ class ManualStore final : public RegistrationStore {
     done(absl::UnimplementedError("not in this test"));
   }
   void InsertBatch(std::string event_id, std::vector<NewRegistration> rows,
-                   StoreCallback<std::vector<InsertResult>> done) override {
+                   StoreCallback<std::vector<absl::StatusOr<InsertResult>>>
+                       done) override {
     std::lock_guard<std::mutex> lock(mu_);
     batches_.push_back({std::move(event_id), std::move(rows), std::move(done)});
+  }
+  void AbandonHold(std::string, std::string,
+                   StoreCallback<bool> done) override {
+    done(absl::UnimplementedError("not in this test"));
   }
   void Get(std::string, StoreCallback<RegistrationRecord> done) override {
     done(absl::UnimplementedError("not in this test"));
@@ -56,7 +61,7 @@ class ManualStore final : public RegistrationStore {
   }
   // Answers every row of `b` as inserted.
   static void InsertAll(Batch& b) {
-    std::vector<InsertResult> results;
+    std::vector<absl::StatusOr<InsertResult>> results;
     for (const NewRegistration& r : b.rows) {
       InsertResult result;
       result.record.registration_id = r.registration_id;

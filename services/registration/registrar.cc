@@ -272,9 +272,12 @@ void Registrar::OnInserted(std::shared_ptr<Flow> flow,
                            absl::StatusOr<InsertResult> result) {
   if (!result.ok()) {
     const absl::Status& s = result.status();
-    if (s.code() != absl::StatusCode::kUnknown && !flow->hold_id.empty()) {
-      // Nothing was stored: give the seat back now rather than at expiry.
-      Abandon(flow->hold_id);
+    // Nothing was stored: give the seat back now rather than at expiry.
+    // Not when the outcome is unknown (the row may exist), nor when the
+    // hold was already abandoned by another attempt (ABORTED).
+    if (s.code() != absl::StatusCode::kUnknown &&
+        s.code() != absl::StatusCode::kAborted && !flow->hold_id.empty()) {
+      Abandon(flow->input.event_id, flow->hold_id);
     }
     return Finish(flow, UnavailableError(absl::StrCat(
                             "the registration could not be stored (",
@@ -298,11 +301,11 @@ void Registrar::OnInserted(std::shared_ptr<Flow> flow,
       // Another copy of this request was stored first. Our hold is its hold
       // unless we moved to a later generation.
       if (!flow->hold_id.empty() && flow->hold_id != result->record.hold_id) {
-        Abandon(flow->hold_id);
+        Abandon(flow->input.event_id, flow->hold_id);
       }
       return Finish(flow, AnswerFrom(*flow, result->record));
     case InsertOutcome::kEmailTaken:
-      if (!flow->hold_id.empty()) Abandon(flow->hold_id);
+      if (!flow->hold_id.empty()) Abandon(flow->input.event_id, flow->hold_id);
       return Finish(flow, EmailAlreadyRegisteredError());
   }
   Finish(flow, absl::InternalError("unexpected insert outcome"));
@@ -333,18 +336,34 @@ std::string Registrar::OpenToken(const RegistrationRecord& record) const {
   return std::move(*token);
 }
 
-void Registrar::Abandon(const std::string& hold_id) {
+void Registrar::Abandon(const std::string& event_id,
+                        const std::string& hold_id) {
   Begin();
-  quota_->Release(
-      hold_id, v1::RELEASE_REASON_ABANDONED,
-      [this, hold_id](absl::StatusOr<v1::ReleaseResponse> released) {
-        if (!released.ok()) {
-          // The hold expires on its own (hold TTL + one sweep).
-          log::Warn("cannot release an abandoned hold",
-                    {{"hold_id", hold_id},
-                     {"error", released.status().ToString()}});
+  // Recorded under the event's lock first, so that no batch (of a copy of
+  // this request on another replica, sharing the derived hold id) stores a
+  // registration on the seat being released.
+  store_->AbandonHold(
+      event_id, hold_id,
+      [this, hold_id](absl::StatusOr<bool> may_release) {
+        if (!may_release.ok() || !*may_release) {
+          if (!may_release.ok()) {
+            // The hold expires on its own (hold TTL + one sweep).
+            log::Warn("cannot record an abandoned hold; it will expire",
+                      {{"hold_id", hold_id},
+                       {"error", may_release.status().ToString()}});
+          }
+          return End();
         }
-        End();
+        quota_->Release(
+            hold_id, v1::RELEASE_REASON_ABANDONED,
+            [this, hold_id](absl::StatusOr<v1::ReleaseResponse> released) {
+              if (!released.ok()) {
+                log::Warn("cannot release an abandoned hold; it will expire",
+                          {{"hold_id", hold_id},
+                           {"error", released.status().ToString()}});
+              }
+              End();
+            });
       });
 }
 

@@ -19,9 +19,10 @@
 // hold_id is derived from the request) and the batch's unique check on
 // (event, request_id) lets exactly one row in, the others answering from it.
 // A hold taken for a request that ends without its own row (lost a race, the
-// email was taken, the transaction failed) is released (ABANDONED), except
-// when the transaction's outcome is unknown (the row may exist; the hold
-// then expires on its own if it does not).
+// email was taken, the transaction failed) is recorded as abandoned under the
+// event's lock (so no copy's batch stores a row on it afterwards) and then
+// released (ABANDONED); except when the transaction's outcome is unknown (the
+// row may exist; the hold then expires on its own if it does not).
 //
 // Thread safety: Register may be called from any thread; `done` runs on a
 // store, quota-client or event-source thread and must not block.
@@ -146,8 +147,9 @@ class Registrar {
   // the request differs).
   absl::StatusOr<RegisterAnswer> AnswerFrom(const Flow& flow,
                                             const RegistrationRecord& record);
-  // Releases `hold_id` (ABANDONED) in the background.
-  void Abandon(const std::string& hold_id);
+  // Gives `hold_id` up in the background: AbandonHold in the store, then
+  // Release (ABANDONED) unless a registration owns it.
+  void Abandon(const std::string& event_id, const std::string& hold_id);
   void Finish(std::shared_ptr<Flow> flow,
               absl::StatusOr<RegisterAnswer> answer);
   void Begin();

@@ -111,6 +111,8 @@ struct InsertResult {
   InsertOutcome outcome = InsertOutcome::kInserted;
   RegistrationRecord record;
 };
+// (A per-command error, e.g. ABORTED for an abandoned hold, is carried as a
+// non-OK entry of InsertBatch's result vector.)
 
 // The pre-check of Register: one indexed read, no lock.
 struct RegisterLookup {
@@ -144,11 +146,13 @@ class RegistrationStore {
   // (event, request_id) or (event, email) among live ones, decides each
   // command in order (InsertOutcome), hands waitlisted ones gap-free
   // sequence numbers per ticket type, and inserts the rest with one
-  // statement. Returns one InsertResult per command, in order; on error
+  // statement. A pending command whose hold was abandoned (AbandonHold) is
+  // answered ABORTED (its client retries and gets a new hold); the others
+  // are unaffected. Returns one InsertResult per command, in order; on error
   // nothing was inserted (except UNKNOWN: maybe all of it).
-  virtual void InsertBatch(std::string event_id,
-                           std::vector<NewRegistration> registrations,
-                           StoreCallback<std::vector<InsertResult>> done) = 0;
+  virtual void InsertBatch(
+      std::string event_id, std::vector<NewRegistration> registrations,
+      StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done) = 0;
 
   // The registration, or NOT_FOUND (reason REGISTRATION_NOT_FOUND).
   virtual void Get(std::string registration_id,
@@ -160,6 +164,14 @@ class RegistrationStore {
   // the caller's job (the quota service is not this store's).
   virtual void Cancel(std::string registration_id,
                       StoreCallback<CancelResult> done) = 0;
+
+  // Records that the caller gives up `hold_id` (its insert failed) so that
+  // no batch stores a registration on it from now on, unless a registration
+  // already owns it. Returns true when the caller may release the hold
+  // (recorded), false when a registration owns it (keep it). Runs under the
+  // event's lock, like InsertBatch.
+  virtual void AbandonHold(std::string event_id, std::string hold_id,
+                           StoreCallback<bool> done) = 0;
 
   // Registrations WAITLISTED now per ticket type of the event (counter
   // rows, not a scan); types with none may be missing.
