@@ -132,7 +132,7 @@ absl::StatusOr<CreatedApiKey> CreateApiKey(pg::Pool& pool,
 absl::StatusOr<std::vector<ApiKeyRecord>> ListApiKeys(pg::Pool& pool) {
   return pool.Run(
       [](pqxx::connection& conn) -> absl::StatusOr<std::vector<ApiKeyRecord>> {
-        pqxx::read_transaction tx(conn);
+        pqxx::nontransaction tx(conn);  // one statement
         pqxx::result r = tx.exec(absl::StrCat(
             "SELECT ", kKeyColumns,
             " FROM registration.api_keys k ORDER BY k.created_at, k.id"));
@@ -162,7 +162,7 @@ absl::StatusOr<ApiKeyRecord> RevokeApiKey(pg::Pool& pool,
 absl::StatusOr<std::vector<ApiKeyRecord>> LoadActiveApiKeys(pg::Pool& pool) {
   return pool.Run(
       [](pqxx::connection& conn) -> absl::StatusOr<std::vector<ApiKeyRecord>> {
-        pqxx::read_transaction tx(conn);
+        pqxx::nontransaction tx(conn);  // one statement
         pqxx::result r = tx.exec(absl::StrCat(
             "SELECT ", kKeyColumns,
             " FROM registration.api_keys k WHERE k.revoked_at IS NULL"));
