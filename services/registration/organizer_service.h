@@ -28,10 +28,11 @@
 // ends_at, hold_ttl = 30 min. The window must then be non-empty (closes
 // after opens), else INVALID_ARGUMENT on event.registration_closes_at.
 //
-// Error mapping: store and quota errors keep their code, except that
-// UNKNOWN, DEADLINE_EXCEEDED, ABORTED and CANCELLED from a dependency become
-// UNAVAILABLE (every call here is safe to retry), and an INVALID_ARGUMENT
-// from the quota service (a bug here) becomes INTERNAL.
+// Error mapping: store errors keep their code, except UNKNOWN,
+// DEADLINE_EXCEEDED, ABORTED and CANCELLED, which become UNAVAILABLE (a
+// retry of the same request is safe). A SetQuotas failure becomes
+// UNAVAILABLE, except FAILED_PRECONDITION (kept, with its details) and
+// INVALID_ARGUMENT (a bug here: INTERNAL).
 //
 // Thread safety: as any grpc::Service. The store, authenticator, quota stub
 // and cache must outlive it; the destructor waits for CreateEvent calls
