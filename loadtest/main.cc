@@ -1,0 +1,286 @@
+// admit-loadtest: load generator, invariant checker and report for admit.
+// See loadtest/README.md for the scenarios, flags and exit codes.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "loadtest/checks.h"
+#include "loadtest/client.h"
+#include "loadtest/driver.h"
+#include "loadtest/env_file.h"
+#include "loadtest/plan.h"
+#include "loadtest/proc_stats.h"
+#include "loadtest/summary.h"
+
+namespace admit::loadtest {
+namespace {
+
+// Exit codes.
+constexpr int kOk = 0;
+constexpr int kViolations = 1;  // an invariant is broken
+constexpr int kSetupFailed = 2;  // bad flags, CreateEvent failed, no connection
+constexpr int kCheckFailed = 3;  // the database checks could not run
+constexpr int kUnanswered = 4;   // with --require-all-answered: some call was not answered as expected
+
+struct Flags {
+  std::string endpoints;
+  std::string registration;
+  std::string organizer;
+  std::string admin_key;
+  std::string pg_url;
+  std::vector<std::string> pids;  // NAME=PID
+  int channels = 4;
+  int deadline_ms = 30000;
+  std::string json_out;
+  std::string report_out;
+  uint64_t seed = 0;
+  bool require_all_answered = false;
+  // Register scenarios
+  std::string event_id;
+  int32_t capacity = 100;
+  int ticket_types = 1;
+  int64_t attempts = 1000;
+  int clients = 64;
+  double rate = 1000;
+  double retry_fraction = 0;
+  double duplicate_fraction = 0;
+  double invalid_fraction = 0;
+  bool skip_db_check = false;
+};
+
+std::string Or(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+// Fills what the flags left empty from the endpoints file, then the
+// environment (the run command's variable names).
+bool ResolveDefaults(Flags& f, std::map<std::string, pid_t>& pids) {
+  std::map<std::string, std::string> env;
+  if (!f.endpoints.empty()) {
+    auto parsed = ReadEnvFile(f.endpoints);
+    if (!parsed.ok()) {
+      std::cerr << "admit-loadtest: " << parsed.status() << "\n";
+      return false;
+    }
+    env = *parsed;
+  }
+  auto get = [&](const char* name) {
+    auto it = env.find(name);
+    return it != env.end() ? it->second : Env(name);
+  };
+  f.registration = Or(f.registration, get("ADMIT_REGISTRATION_GRPC"));
+  f.organizer = Or(f.organizer, f.registration);
+  f.admin_key = Or(f.admin_key, get("ADMIT_BOOTSTRAP_ADMIN_KEY"));
+  f.pg_url = Or(f.pg_url, get("ADMIT_PG_URL"));
+  for (const std::string& name : SplitWords(get("ADMIT_SERVICES"))) {
+    std::string upper = name;
+    for (char& c : upper) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    const std::string pid = get(absl::StrCat("ADMIT_", upper, "_PID").c_str());
+    if (!pid.empty()) pids[name] = std::atoi(pid.c_str());
+  }
+  for (const std::string& kv : f.pids) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || std::atoi(kv.c_str() + eq + 1) <= 0) {
+      std::cerr << "admit-loadtest: --pid wants NAME=PID, got " << kv << "\n";
+      return false;
+    }
+    pids[kv.substr(0, eq)] = std::atoi(kv.c_str() + eq + 1);
+  }
+  if (f.seed == 0) f.seed = static_cast<uint64_t>(getpid()) * 2654435761u ^ static_cast<uint64_t>(time(nullptr));
+  return true;
+}
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) std::cerr << "admit-loadtest: cannot write " << path << "\n";
+  return static_cast<bool>(out);
+}
+
+int Finish(RunSummary& s, const Flags& f) {
+  std::cout << Table(s) << std::flush;
+  if (!f.json_out.empty()) WriteFile(f.json_out, ToJson(s).dump(2) + "\n");
+  if (!f.report_out.empty()) WriteFile(f.report_out, HtmlReport(s));
+  if (!s.violations.empty()) return kViolations;
+  if (f.require_all_answered && s.unexpected > 0) {
+    std::cerr << "admit-loadtest: " << s.unexpected
+              << " calls were not answered as expected\n";
+    return kUnanswered;
+  }
+  return kOk;
+}
+
+int RunRegister(const std::string& scenario, Flags& f) {
+  std::map<std::string, pid_t> pids;
+  if (!ResolveDefaults(f, pids)) return kSetupFailed;
+  if (f.registration.empty()) {
+    std::cerr << "admit-loadtest: no registration address (--registration, "
+                 "--endpoints or ADMIT_REGISTRATION_GRPC)\n";
+    return kSetupFailed;
+  }
+  if (f.admin_key.empty()) {
+    std::cerr << "admit-loadtest: no admin key (--admin-key, --endpoints or "
+                 "ADMIT_BOOTSTRAP_ADMIN_KEY)\n";
+    return kSetupFailed;
+  }
+  if (f.pg_url.empty() && !f.skip_db_check) {
+    std::cerr << "admit-loadtest: no Postgres URL for the invariant checks "
+                 "(--pg-url, --endpoints or ADMIT_PG_URL; or --skip-db-check)\n";
+    return kSetupFailed;
+  }
+  const auto deadline = std::chrono::milliseconds(f.deadline_ms);
+  auto organizer = MakeChannels(f.organizer, 1);
+  EventSpec spec{.event_id = f.event_id, .capacity = f.capacity,
+                 .ticket_types = f.ticket_types};
+  auto event = CreateEvent(*organizer[0], f.admin_key, spec);
+  if (!event.ok()) {
+    std::cerr << "admit-loadtest: " << event.status() << "\n";
+    return kSetupFailed;
+  }
+  PlanOptions po{.event_id = event->id(), .attempts = f.attempts,
+                 .retry_fraction = f.retry_fraction,
+                 .duplicate_fraction = f.duplicate_fraction,
+                 .invalid_fraction = f.invalid_fraction,
+                 .race_window = std::max(f.clients, 16), .seed = f.seed};
+  for (const auto& t : event->ticket_types()) po.ticket_type_ids.push_back(t.id());
+  const std::vector<Attempt> plan = MakePlan(po);
+  std::vector<Outcome> outcomes(plan.size());
+  auto channels = MakeChannels(f.registration, f.channels);
+  if (!WaitConnected(channels, std::chrono::seconds(10))) {
+    std::cerr << "admit-loadtest: cannot connect to " << f.registration << "\n";
+    return kSetupFailed;
+  }
+  const IssueFn issue = RegisterIssuer(channels, plan, outcomes, deadline);
+
+  ProcWatcher watcher(pids, std::chrono::milliseconds(500));
+  watcher.Start();
+  const RunClock clock;
+  const std::vector<Timing> timings =
+      scenario == "spike" ? RunClosedLoop(f.attempts, f.clients, issue, clock)
+                          : RunOpenLoop(f.attempts, f.rate, f.seed, issue, clock);
+  auto procs = watcher.Stop();
+
+  RunConfig config{.scenario = scenario, .target = f.registration,
+                   .event_id = event->id(), .capacity = f.capacity,
+                   .attempts = f.attempts,
+                   .clients = scenario == "spike" ? f.clients : 0,
+                   .rate = scenario == "steady" ? f.rate : 0,
+                   .channels = f.channels};
+  RunSummary s = Summarize(config, plan, timings, outcomes);
+  s.processes = std::move(procs);
+  s.proc_interval_ms = watcher.interval().count();
+  s.violations = CheckAnswers(plan, outcomes, f.capacity);
+  if (!f.skip_db_check) {
+    absl::Status checked =
+        CheckDatabase(f.pg_url, event->id(), outcomes, s.violations, s.database);
+    if (!checked.ok()) {
+      Finish(s, f);
+      std::cerr << "admit-loadtest: " << checked << "\n";
+      return kCheckFailed;
+    }
+    s.database_checked = true;
+  }
+  return Finish(s, f);
+}
+
+int RunCeiling(Flags& f) {
+  std::map<std::string, pid_t> pids;
+  if (!ResolveDefaults(f, pids)) return kSetupFailed;
+  if (f.registration.empty()) {
+    std::cerr << "admit-loadtest: no target (--target, --endpoints or ADMIT_REGISTRATION_GRPC)\n";
+    return kSetupFailed;
+  }
+  auto channels = MakeChannels(f.registration, f.channels);
+  if (!WaitConnected(channels, std::chrono::seconds(10))) {
+    std::cerr << "admit-loadtest: cannot connect to " << f.registration << "\n";
+    return kSetupFailed;
+  }
+  std::vector<Outcome> outcomes(static_cast<size_t>(f.attempts));
+  const IssueFn issue =
+      HealthCheckIssuer(channels, outcomes, std::chrono::milliseconds(f.deadline_ms));
+  ProcWatcher watcher(pids, std::chrono::milliseconds(500));
+  watcher.Start();
+  const RunClock clock;
+  const auto timings = RunClosedLoop(f.attempts, f.clients, issue, clock);
+  auto procs = watcher.Stop();
+  RunConfig config{.scenario = "grpc-ceiling", .target = f.registration,
+                   .attempts = f.attempts, .clients = f.clients, .channels = f.channels};
+  RunSummary s = Summarize(config, {}, timings, outcomes);
+  s.processes = std::move(procs);
+  s.proc_interval_ms = watcher.interval().count();
+  return Finish(s, f);
+}
+
+void CommonFlags(CLI::App* app, Flags& f) {
+  app->add_option("--endpoints", f.endpoints,
+                  "run command's endpoints.env: addresses, admin key, Postgres URL, service PIDs");
+  app->add_option("--pid", f.pids, "NAME=PID of a process to report CPU/RSS of (with its children); repeatable");
+  app->add_option("--channels", f.channels, "gRPC channels (TCP connections) to spread calls over")
+      ->check(CLI::Range(1, 1024));
+  app->add_option("--clients", f.clients, "concurrent clients (closed loop)")->check(CLI::Range(1, 100000));
+  app->add_option("--attempts", f.attempts, "calls to make")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app->add_option("--deadline-ms", f.deadline_ms, "deadline of each call");
+  app->add_option("--json", f.json_out, "write the figures as JSON to this file");
+  app->add_option("--report", f.report_out, "write an HTML report with SVG charts to this file");
+  app->add_option("--seed", f.seed, "random seed (0 = from pid and time)");
+  app->add_flag("--require-all-answered", f.require_all_answered,
+                "exit 4 if any call was unanswered or got an unexpected code");
+}
+
+void RegisterFlags(CLI::App* app, Flags& f) {
+  CommonFlags(app, f);
+  app->add_option("--registration", f.registration, "registration service host:port (default ADMIT_REGISTRATION_GRPC)");
+  app->add_option("--organizer", f.organizer, "OrganizerService host:port (default: --registration)");
+  app->add_option("--admin-key", f.admin_key, "admin API key for CreateEvent (default ADMIT_BOOTSTRAP_ADMIN_KEY)");
+  app->add_option("--pg-url", f.pg_url, "Postgres URL for the invariant checks (default ADMIT_PG_URL)");
+  app->add_option("--event-id", f.event_id, "event id to create (default lt-<random>)");
+  app->add_option("--capacity", f.capacity, "the event's capacity")->check(CLI::Range(1, 1000000));
+  app->add_option("--ticket-types", f.ticket_types, "ticket types; attempts cycle through them")->check(CLI::Range(1, 50));
+  app->add_option("--retry-fraction", f.retry_fraction, "share of attempts that re-send an earlier request (same request_id)")->check(CLI::Range(0.0, 0.9));
+  app->add_option("--duplicate-fraction", f.duplicate_fraction, "share of attempts reusing an earlier email with a new request_id")->check(CLI::Range(0.0, 0.9));
+  app->add_option("--invalid-fraction", f.invalid_fraction, "share of attempts with an invalid email")->check(CLI::Range(0.0, 0.9));
+  app->add_flag("--skip-db-check", f.skip_db_check, "check the answers only, not Postgres");
+}
+
+}  // namespace
+}  // namespace admit::loadtest
+
+int main(int argc, char** argv) {
+  using namespace admit::loadtest;  // NOLINT: the tool's own namespace
+  CLI::App app{"admit-loadtest: load generator and invariant checker for admit"};
+  app.require_subcommand(1);
+  Flags f;
+  CLI::App* spike = app.add_subcommand("spike", "closed loop: --attempts from --clients as fast as answered");
+  RegisterFlags(spike, f);
+  CLI::App* steady = app.add_subcommand("steady", "open loop: Poisson arrivals at --rate, latency from the intended send time");
+  RegisterFlags(steady, f);
+  steady->add_option("--rate", f.rate, "arrivals per second")->check(CLI::Range(0.1, 1e7));
+  CLI::App* ceiling = app.add_subcommand("grpc-ceiling", "closed loop of grpc.health.v1 Check: gRPC's own unary ceiling");
+  CommonFlags(ceiling, f);
+  ceiling->add_option("--target", f.registration, "host:port of any admit server (default ADMIT_REGISTRATION_GRPC)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (f.retry_fraction + f.duplicate_fraction + f.invalid_fraction >= 1.0) {
+    std::cerr << "admit-loadtest: the fractions must add up to less than 1\n";
+    return 2;
+  }
+  if (spike->parsed()) return RunRegister("spike", f);
+  if (steady->parsed()) return RunRegister("steady", f);
+  return RunCeiling(f);
+}
