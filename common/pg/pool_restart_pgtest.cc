@@ -21,13 +21,22 @@ absl::StatusOr<int> SelectOne(pqxx::connection& conn) {
   return tx.exec1("SELECT 1")[0].as<int>();
 }
 
-// Submits `n` queries at once; true when every one succeeded.
-bool AllSucceed(Pool& pool, int n) {
+// A query that keeps its worker busy for a moment, so that n > pool size of
+// them at once occupy every worker (a fast query may all run on one).
+absl::StatusOr<int> SleepThenOne(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  return tx.exec1("SELECT 1 FROM pg_sleep(0.05)")[0].as<int>();
+}
+
+// Submits `n` queries (`query`, default SELECT 1) at once; true when every
+// one succeeded.
+bool AllSucceed(Pool& pool, int n,
+                absl::StatusOr<int> (*query)(pqxx::connection&) = SelectOne) {
   std::vector<std::future<absl::StatusOr<int>>> results;
   for (int i = 0; i < n; ++i) {
     auto promise = std::make_shared<std::promise<absl::StatusOr<int>>>();
     results.push_back(promise->get_future());
-    pool.Submit(SelectOne, [promise](absl::StatusOr<int> r) {
+    pool.Submit(query, [promise](absl::StatusOr<int> r) {
       promise->set_value(std::move(r));
     });
   }
@@ -85,11 +94,14 @@ TEST(PoolRestart, FailsWithUnavailableWhilePostgresIsDownAndRecoversAfter) {
   ASSERT_TRUE(postgres.Start().ok()) << "see " << postgres.dir();
   EXPECT_TRUE(
       testing::WaitFor([&] { return pool.Run(SelectOne).ok(); }, seconds(30)));
-  // Every worker reconnects, not just the first one to try.
-  EXPECT_TRUE(
-      testing::WaitFor([&] { return AllSucceed(pool, 16); }, seconds(30)));
+  // Every worker reconnects, not just the first one to try. Workers
+  // reconnect when they get a job, so keep all of them busy meanwhile.
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return pool.stats().open_connections == 4; }, seconds(30)));
+      [&] {
+        return AllSucceed(pool, 16, SleepThenOne) &&
+               pool.stats().open_connections == 4;
+      },
+      seconds(30)));
   auto survivor = pool.Run([](pqxx::connection& conn) -> absl::StatusOr<int> {
     pqxx::nontransaction tx(conn);
     return tx.exec1("SELECT id FROM survivors")[0].as<int>();
