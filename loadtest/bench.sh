@@ -27,6 +27,8 @@
 #   ADMIT_SKIP_BUILD=1     use the binaries already built
 #   ADMIT_BENCH_RUN_DIR    the stack's run dir (default <repo>/.run/bench)
 #   ADMIT_BENCH_DIR        results (default $ADMIT_BENCH_RUN_DIR/results)
+#   ADMIT_BENCH_KEEP_DATA=1  keep the database of earlier runs (default: each
+#                          run starts from an empty one)
 #   ADMIT_BENCH_PERF=1     also record a `perf` profile of admit-registration
 #                          during the spike (perf.txt; costs some throughput)
 #   SPIKE_ATTEMPTS, SPIKE_CAPACITY, SPIKE_CLIENTS, STEADY_ATTEMPTS,
@@ -69,6 +71,15 @@ stop_run() {
   fi
 }
 trap stop_run EXIT
+# Each run starts from an empty database (figures of a table holding earlier
+# runs' rows would drift run to run), unless ADMIT_BENCH_KEEP_DATA=1.
+if pid=$(read_pidfile "$run/run.pid" 2>/dev/null) && pid_alive "$pid"; then
+  die "a run command is already using $run (pid $pid); stop it first"
+fi
+if [[ ${ADMIT_BENCH_KEEP_DATA:-0} != 1 ]]; then
+  "$repo/deploy/local/stack.sh" down "$run" >/dev/null 2>&1 || true
+  rm -rf "$run/postgres"
+fi
 rm -f "$run/endpoints.env"
 ADMIT_RUN_DIR=$run ADMIT_BUILD_DIR=$build ADMIT_SKIP_BUILD=1 \
   ADMIT_SERVICES="quota registration" "$repo/deploy/local/run.sh" >"$out/run.log" 2>&1 &
