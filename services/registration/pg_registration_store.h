@@ -1,6 +1,7 @@
 // RegistrationStore on Postgres (schema `registration`, see
 // schema/002_registrations.sql), through the shared connection pool: every
-// operation is one transaction on a pool thread (pg::Transact, READ
+// operation (a batch of pre-check lookups, see below) is one transaction or
+// one autocommit read on a pool thread (pg::Transact, READ
 // COMMITTED, retried on serialization failures and deadlocks); `done` runs on
 // that pool thread.
 //
@@ -14,6 +15,11 @@
 #ifndef ADMIT_SERVICES_REGISTRATION_PG_REGISTRATION_STORE_H_
 #define ADMIT_SERVICES_REGISTRATION_PG_REGISTRATION_STORE_H_
 
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,15 @@ namespace admit::registration {
 class PgRegistrationStore final : public RegistrationStore {
  public:
   explicit PgRegistrationStore(pg::Pool* pool, pg::RetryPolicy retry = {});
+  // Waits for the pre-check reads in flight (their callbacks use this).
+  ~PgRegistrationStore() override;
+  PgRegistrationStore(const PgRegistrationStore&) = delete;
+  PgRegistrationStore& operator=(const PgRegistrationStore&) = delete;
+
+  // Pre-checks are grouped per event: while one read of an event is in
+  // flight, the event's new lookups queue; when it returns, they go out
+  // together (up to kMaxLookupBatch) as one statement (two index probes per
+  // request). No timer: a lone lookup is sent at once.
 
   void Lookup(std::string event_id, std::string request_id, std::string email,
               StoreCallback<RegisterLookup> done) override;
@@ -42,8 +57,27 @@ class PgRegistrationStore final : public RegistrationStore {
       StoreCallback<std::map<std::string, int32_t>> done) override;
 
  private:
+  static constexpr size_t kMaxLookupBatch = 512;
+  struct PendingLookup {
+    std::string request_id;
+    std::string email;
+    StoreCallback<RegisterLookup> done;
+  };
+  std::vector<PendingLookup> TakeLookupsLocked(
+      std::deque<PendingLookup>& queue);
+  void DispatchLookups(const std::string& event_id,
+                       std::vector<PendingLookup> batch);
+  void OnLookupsDone(const std::string& event_id,
+                     std::vector<PendingLookup> batch,
+                     absl::StatusOr<std::vector<RegisterLookup>> result);
+
   pg::Pool* const pool_;
   const pg::RetryPolicy retry_;
+
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  // Events with a pre-check read in flight, and their queued lookups.
+  std::map<std::string, std::deque<PendingLookup>> lookups_;
 };
 
 namespace internal {
