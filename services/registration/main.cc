@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/config/config.h"
 #include "common/crypto/sealer.h"
 #include "common/log/log.h"
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   if (registration::IsAdminCommand(argc, argv)) {
     return registration::RunAdminCommand(argc, argv);
   }
+  // Debian's abseil leaves absl::Mutex deadlock detection on (a lock-order
+  // graph updated on every acquisition, ~2% of the CPU under load in gRPC's
+  // mutexes); admit's own code uses std::mutex.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   server::BlockTerminationSignals();
 
   config::Settings settings(
@@ -88,6 +93,12 @@ int main(int argc, char** argv) {
                   "Most registrations waiting for a transaction on this "
                   "replica; beyond it Register answers UNAVAILABLE.",
                   &max_pending, 1, 10000000);
+  int64_t max_in_flight = 2048;
+  settings.AddInt("ADMIT_REGISTRATION_MAX_IN_FLIGHT", max_in_flight,
+                  "Most Register requests in flight on this replica; beyond "
+                  "it a new one is answered UNAVAILABLE at once (shed "
+                  "instead of queued).",
+                  &max_in_flight, 1, 10000000);
   std::chrono::milliseconds availability_ttl{1000};
   settings.AddDuration("ADMIT_AVAILABILITY_CACHE_TTL", availability_ttl,
                        "How long GetAvailability reuses an event's quota "
@@ -161,6 +172,7 @@ int main(int argc, char** argv) {
   registration::RegistrationServiceOptions service_options;
   service_options.registrar.batcher.max_batch = static_cast<int>(max_batch);
   service_options.registrar.batcher.max_pending = max_pending;
+  service_options.registrar.max_in_flight = max_in_flight;
   service_options.availability.ttl = absl::FromChrono(availability_ttl);
   registration::RegistrationServiceImpl service(
       &(*events)->event_source(), &store, &quota, &*sealer, &metrics,

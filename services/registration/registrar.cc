@@ -44,6 +44,7 @@ struct Registrar::Flow {
   std::optional<absl::Time> hold_expires_at;
   SteadyClock::time_point reserve_started;
   std::string manage_token;  // of the row this flow inserts
+  bool owns_email = false;   // holds the by_email_ entry of its email
 };
 
 std::string RequestFingerprint(const RegisterInput& input) {
@@ -144,14 +145,23 @@ void Registrar::Register(RegisterInput input, Done done) {
   flow->input = std::move(input);
   flow->done = std::move(done);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, first] = in_flight_.try_emplace(flow->key);
-    if (!first) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = in_flight_.find(flow->key);
+    if (it != in_flight_.end()) {
       // A copy of this request is in flight here: wait for its answer.
       it->second.waiters.push_back(
           {flow->fingerprint, std::move(flow->done)});
       return;
     }
+    if (static_cast<int64_t>(in_flight_.size()) >= options_.max_in_flight) {
+      lock.unlock();  // `done` may take locks of its own
+      absl::Status busy = UnavailableError(
+          "registration replica busy: too many registrations in flight");
+      if (metrics_ != nullptr) metrics_->CountRejected(busy);
+      flow->done(std::move(busy));
+      return;
+    }
+    in_flight_.try_emplace(flow->key);
     ++active_;
   }
   const std::string event_id = flow->input.event_id;
@@ -170,6 +180,29 @@ void Registrar::OnEvent(std::shared_ptr<Flow> flow,
     return Finish(flow, open);
   }
   flow->hold_ttl = HoldTtl(e);
+  {
+    // One flow per (event, email) past this point on this replica: a
+    // request with the email of a registration in flight here (a double
+    // click under a new request_id, or another person's typo) waits for it
+    // and then finds it in its pre-check, instead of taking a seat that
+    // its batch would give back (two more transactions, one of them on the
+    // quota service's hot row).
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, first] = by_email_.try_emplace(EmailKey(flow->input));
+    if (!first) {
+      it->second.push_back(flow);
+      return;
+    }
+    flow->owns_email = true;
+  }
+  PreCheck(flow);
+}
+
+std::string Registrar::EmailKey(const RegisterInput& input) {
+  return absl::StrCat(input.event_id, "\n", input.attendee.email);
+}
+
+void Registrar::PreCheck(std::shared_ptr<Flow> flow) {
   store_->Lookup(flow->input.event_id, flow->input.request_id,
                  flow->input.attendee.email,
                  [this, flow](absl::StatusOr<RegisterLookup> lookup) {
@@ -370,12 +403,25 @@ void Registrar::Abandon(const std::string& event_id,
 void Registrar::Finish(std::shared_ptr<Flow> flow,
                        absl::StatusOr<RegisterAnswer> answer) {
   std::vector<Waiter> waiters;
+  std::shared_ptr<Flow> next;  // the next flow with this email
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = in_flight_.find(flow->key);
     waiters = std::move(it->second.waiters);
     in_flight_.erase(it);
+    if (flow->owns_email) {
+      auto e = by_email_.find(EmailKey(flow->input));
+      if (e->second.empty()) {
+        by_email_.erase(e);
+      } else {
+        next = std::move(e->second.front());
+        e->second.pop_front();
+        next->owns_email = true;
+      }
+    }
   }
+  // This flow's row (if any) is committed: the next one's pre-check sees it.
+  if (next != nullptr) PreCheck(std::move(next));
   if (!answer.ok() && metrics_ != nullptr) {
     metrics_->CountRejected(answer.status());
   }

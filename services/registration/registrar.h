@@ -4,7 +4,9 @@
 //
 //   validated request
 //     -> EventSource: event, ticket type, registration window
-//     -> store Lookup (one indexed read): same request_id -> the stored
+//     -> one flow per (event, email) at a time on this replica (later ones
+//        wait for it, so a duplicate in flight is found by the pre-check)
+//     -> store Lookup (batched per event): same request_id -> the stored
 //        answer (REQUEST_ID_REUSED if the request differs); live registration
 //        with this email -> ALREADY_EXISTS, before any seat is taken
 //     -> quota Reserve, hold_id = HoldIdFor(event, request_id, generation):
@@ -31,6 +33,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -95,6 +98,11 @@ struct RegistrarOptions {
   RegisterBatcherOptions batcher;
   // Hold generations tried before giving up with UNAVAILABLE.
   int max_hold_generations = 4;
+  // Most distinct requests in flight on this replica; a new one beyond it
+  // is answered UNAVAILABLE at once (before any read or seat), so that an
+  // overloaded replica sheds load instead of queueing it for seconds.
+  // Copies of a request in flight always join it.
+  int64_t max_in_flight = 2048;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -135,6 +143,8 @@ class Registrar {
 
   void OnEvent(std::shared_ptr<Flow> flow,
                absl::StatusOr<EventSnapshot> event);
+  static std::string EmailKey(const RegisterInput& input);
+  void PreCheck(std::shared_ptr<Flow> flow);
   void OnLookup(std::shared_ptr<Flow> flow,
                 absl::StatusOr<RegisterLookup> lookup);
   void Reserve(std::shared_ptr<Flow> flow);
@@ -167,6 +177,10 @@ class Registrar {
   std::condition_variable idle_cv_;
   // Requests being processed on this replica, by event + '\n' + request_id.
   std::map<std::string, InFlight> in_flight_;
+  // (event, email) of the flows past their event check on this replica, by
+  // event + '\n' + email, with the flows of the same email waiting for
+  // their turn (in arrival order).
+  std::map<std::string, std::deque<std::shared_ptr<Flow>>> by_email_;
   int64_t active_ = 0;  // flows and releases not yet finished
 };
 

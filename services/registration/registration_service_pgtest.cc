@@ -12,6 +12,7 @@
 #include "common/server/testdata/probe_client.h"
 #include "common/status/status.h"
 #include "gtest/gtest.h"
+#include "pqxx/pqxx"
 #include "services/registration/registration_testing.h"
 #include "tests/support/test_support.h"
 
@@ -305,6 +306,71 @@ TEST_F(RegistrationServiceTest, DuplicateEmailRaceLeavesOneLiveAndNoLeak) {
   EXPECT_EQ(rows->by_status[1], 1);
   absl::Status audit = qt::AuditEvent(quota_->pool(), event_id_);
   EXPECT_TRUE(audit.ok()) << audit;
+}
+
+TEST_F(RegistrationServiceTest, SameEmailOnOneReplicaTakesOneSeatOnly) {
+  // Requests with one address on one replica run one at a time past the
+  // event check: the later ones find the first in their pre-check and never
+  // reserve a seat (no hold to give back).
+  CreateEvent(MakeEvent(event_id_, 100, {{"delegate", 0}}));
+  std::vector<v1::RegisterRequest> requests;
+  for (int i = 0; i < 20; ++i) {
+    requests.push_back(
+        RegisterRequestFor(event_id_, "delegate", "one@example.org"));
+  }
+  ConcurrentRegisterResult result = RegisterConcurrently({&a_->stub()}, requests);
+  int ok = 0;
+  for (const auto& answer : result.answers) {
+    if (answer.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(answer.status().code(), absl::StatusCode::kAlreadyExists)
+          << answer.status();
+    }
+  }
+  EXPECT_EQ(ok, 1);
+  absl::StatusOr<int64_t> holds = quota_->pool().Run(
+      [this](pqxx::connection& conn) -> absl::StatusOr<int64_t> {
+        pqxx::nontransaction tx(conn);
+        return tx
+            .exec_params("SELECT count(*) FROM quota.holds WHERE event_id = $1",
+                         event_id_)[0][0]
+            .as<int64_t>();
+      });
+  ASSERT_TRUE(holds.ok()) << holds.status();
+  EXPECT_EQ(*holds, 1);
+  EXPECT_EQ(Held(), 1);
+}
+
+TEST_F(RegistrationServiceTest, AReplicaOverItsInFlightLimitShedsAtOnce) {
+  CreateEvent(MakeEvent(event_id_, 100, {{"delegate", 0}}));
+  RegistrationReplicaOptions options;
+  options.max_in_flight = 1;
+  auto c = RegistrationReplica::Start(url_, QuotaTarget({quota_.get()}),
+                                      &events_, options);
+  ASSERT_NE(c, nullptr);
+  std::vector<v1::RegisterRequest> requests;
+  for (int i = 0; i < 20; ++i) {
+    requests.push_back(RegisterRequestFor(
+        event_id_, "delegate", absl::StrCat("shed", i, "@example.org")));
+  }
+  ConcurrentRegisterResult result = RegisterConcurrently({&c->stub()}, requests);
+  int ok = 0, busy = 0;
+  for (const auto& answer : result.answers) {
+    if (answer.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(answer.status().code(), absl::StatusCode::kUnavailable)
+          << answer.status();
+      EXPECT_NE(answer.status().message().find("busy"), std::string::npos)
+          << answer.status();
+      ++busy;
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1);
+  // A shed request took no seat.
+  EXPECT_EQ(Held(), ok);
 }
 
 TEST_F(RegistrationServiceTest, GetAndCancelNeedTheRightToken) {

@@ -164,6 +164,7 @@ std::unique_ptr<RegistrationReplica> RegistrationReplica::Start(
       std::make_unique<RegistrationMetrics>(r->server_->metrics_registry());
   RegistrationServiceOptions service_options;
   service_options.registrar.batcher.max_batch = options.max_batch;
+  service_options.registrar.max_in_flight = options.max_in_flight;
   service_options.availability.ttl = options.availability_ttl;
   r->service_ = std::make_unique<RegistrationServiceImpl>(
       events, r->store_.get(), r->quota_.get(), &TestSealer(),

@@ -62,6 +62,7 @@ absl::Status SetEventQuotas(v1::QuotaService::Stub& quota,
 struct RegistrationReplicaOptions {
   int64_t pool_size = 8;
   int max_batch = 128;
+  int64_t max_in_flight = 2048;  // RegistrarOptions::max_in_flight
   absl::Duration availability_ttl = absl::Seconds(1);
 };
 
