@@ -13,8 +13,8 @@ namespace {
 
 void SetTime(std::chrono::system_clock::time_point t,
              google::protobuf::Timestamp* out) {
-  const auto s = std::chrono::duration_cast<std::chrono::seconds>(
-      t.time_since_epoch());
+  const auto s =
+      std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch());
   out->set_seconds(s.count());
 }
 
@@ -91,7 +91,8 @@ IssueFn RegisterIssuer(
     std::chrono::milliseconds deadline) {
   auto stubs = std::make_shared<
       std::vector<std::unique_ptr<v1::RegistrationService::Stub>>>();
-  for (const auto& c : channels) stubs->push_back(v1::RegistrationService::NewStub(c));
+  for (const auto& c : channels)
+    stubs->push_back(v1::RegistrationService::NewStub(c));
   return [stubs, &plan, &outcomes, deadline](int64_t i,
                                              std::function<void()> done) {
     struct Call {
@@ -123,8 +124,10 @@ IssueFn RegisterIssuer(
 IssueFn HealthCheckIssuer(
     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
     std::vector<Outcome>& outcomes, std::chrono::milliseconds deadline) {
-  auto stubs = std::make_shared<std::vector<std::unique_ptr<grpc::GenericStub>>>();
-  for (const auto& c : channels) stubs->push_back(std::make_unique<grpc::GenericStub>(c));
+  auto stubs =
+      std::make_shared<std::vector<std::unique_ptr<grpc::GenericStub>>>();
+  for (const auto& c : channels)
+    stubs->push_back(std::make_unique<grpc::GenericStub>(c));
   return [stubs, &outcomes, deadline](int64_t i, std::function<void()> done) {
     struct Call {
       grpc::ClientContext context;
@@ -136,15 +139,16 @@ IssueFn HealthCheckIssuer(
     call->request = grpc::ByteBuffer(&empty, 1);
     call->context.set_deadline(DeadlineIn(deadline));
     auto& stub = *(*stubs)[static_cast<size_t>(i) % stubs->size()];
-    stub.UnaryCall(&call->context, "/grpc.health.v1.Health/Check",
-                   grpc::StubOptions(), &call->request, &call->response,
-                   [call, &outcomes, i, done = std::move(done)](grpc::Status s) {
-                     Outcome& o = outcomes[static_cast<size_t>(i)];
-                     o.code = s.error_code();
-                     o.answered = true;
-                     delete call;
-                     done();
-                   });
+    stub.UnaryCall(
+        &call->context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+        &call->request, &call->response,
+        [call, &outcomes, i, done = std::move(done)](grpc::Status s) {
+          Outcome& o = outcomes[static_cast<size_t>(i)];
+          o.code = s.error_code();
+          o.answered = true;
+          delete call;
+          done();
+        });
   };
 }
 

@@ -32,7 +32,8 @@ std::map<std::string, std::string> ParseEnvText(const std::string& text) {
   return out;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ReadEnvFile(const std::string& path) {
+absl::StatusOr<std::map<std::string, std::string>> ReadEnvFile(
+    const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::stringstream text;

@@ -13,7 +13,8 @@ namespace admit::loadtest {
 
 // NAME -> VALUE of every `export NAME=VALUE` line (other lines ignored).
 // Undoes %q's quoting for what admit writes: backslash escapes and '...'.
-absl::StatusOr<std::map<std::string, std::string>> ReadEnvFile(const std::string& path);
+absl::StatusOr<std::map<std::string, std::string>> ReadEnvFile(
+    const std::string& path);
 std::map<std::string, std::string> ParseEnvText(const std::string& text);
 
 // Space-separated words.

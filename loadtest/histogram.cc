@@ -11,8 +11,8 @@ namespace {
 // e >= kSubBits (value in [2^e, 2^(e+1))), kSubBuckets / 2 buckets of width
 // 2^(e - kSubBits + 1). 63 - kSubBits + 1 exponents cover every int64_t.
 constexpr int64_t kHalf = Histogram::kSubBuckets / 2;
-constexpr int kBuckets =
-    static_cast<int>(Histogram::kSubBuckets + (64 - Histogram::kSubBits) * kHalf);
+constexpr int kBuckets = static_cast<int>(Histogram::kSubBuckets +
+                                          (64 - Histogram::kSubBits) * kHalf);
 
 }  // namespace
 
@@ -23,7 +23,8 @@ int Histogram::BucketOf(int64_t value) {
   const auto u = static_cast<uint64_t>(value);
   const int e = std::bit_width(u) - 1;  // >= kSubBits
   const int shift = e - kSubBits + 1;
-  const int64_t mantissa = static_cast<int64_t>(u >> shift);  // [kHalf, 2*kHalf)
+  const int64_t mantissa =
+      static_cast<int64_t>(u >> shift);  // [kHalf, 2*kHalf)
   return static_cast<int>(kSubBuckets + (e - kSubBits) * kHalf +
                           (mantissa - kHalf));
 }
@@ -72,7 +73,8 @@ int64_t Histogram::ValueAt(double p) const {
   if (count_ == 0) return 0;
   p = std::clamp(p, 0.0, 100.0);
   const auto rank = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
+      1,
+      static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(count_))));
   int64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

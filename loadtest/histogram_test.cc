@@ -13,7 +13,8 @@ namespace {
 // The exact value at percentile p of sorted `v`, with ValueAt's rank rule.
 int64_t Exact(const std::vector<int64_t>& v, double p) {
   const auto rank = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(v.size()))));
+      1, static_cast<int64_t>(
+             std::ceil(p / 100.0 * static_cast<double>(v.size()))));
   return v[static_cast<size_t>(rank - 1)];
 }
 
@@ -47,7 +48,8 @@ TEST(Histogram, BucketsTileTheRangeWithoutGaps) {
 
 TEST(Histogram, PercentilesAreWithinTheRelativeErrorOfExactOnes) {
   std::mt19937_64 rng(42);
-  std::lognormal_distribution<double> dist(8.0, 1.5);  // ~3 ms median, long tail
+  std::lognormal_distribution<double> dist(8.0,
+                                           1.5);  // ~3 ms median, long tail
   std::vector<int64_t> values;
   Histogram h;
   for (int i = 0; i < 200000; ++i) {

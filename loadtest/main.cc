@@ -25,10 +25,11 @@ namespace {
 
 // Exit codes.
 constexpr int kOk = 0;
-constexpr int kViolations = 1;  // an invariant is broken
+constexpr int kViolations = 1;   // an invariant is broken
 constexpr int kSetupFailed = 2;  // bad flags, CreateEvent failed, no connection
 constexpr int kCheckFailed = 3;  // the database checks could not run
-constexpr int kUnanswered = 4;   // with --require-all-answered: some call was not answered as expected
+constexpr int kUnanswered =
+    4;  // with --require-all-answered: some call was not answered as expected
 
 struct Flags {
   std::string endpoints;
@@ -56,7 +57,9 @@ struct Flags {
   bool skip_db_check = false;
 };
 
-std::string Or(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
+std::string Or(const std::string& a, const std::string& b) {
+  return a.empty() ? b : a;
+}
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -85,7 +88,8 @@ bool ResolveDefaults(Flags& f, std::map<std::string, pid_t>& pids) {
   f.pg_url = Or(f.pg_url, get("ADMIT_PG_URL"));
   for (const std::string& name : SplitWords(get("ADMIT_SERVICES"))) {
     std::string upper = name;
-    for (char& c : upper) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    for (char& c : upper)
+      c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
     const std::string pid = get(absl::StrCat("ADMIT_", upper, "_PID").c_str());
     if (!pid.empty()) pids[name] = std::atoi(pid.c_str());
   }
@@ -97,7 +101,9 @@ bool ResolveDefaults(Flags& f, std::map<std::string, pid_t>& pids) {
     }
     pids[kv.substr(0, eq)] = std::atoi(kv.c_str() + eq + 1);
   }
-  if (f.seed == 0) f.seed = static_cast<uint64_t>(getpid()) * 2654435761u ^ static_cast<uint64_t>(time(nullptr));
+  if (f.seed == 0)
+    f.seed = static_cast<uint64_t>(getpid()) * 2654435761u ^
+             static_cast<uint64_t>(time(nullptr));
   return true;
 }
 
@@ -136,25 +142,30 @@ int RunRegister(const std::string& scenario, Flags& f) {
     return kSetupFailed;
   }
   if (f.pg_url.empty() && !f.skip_db_check) {
-    std::cerr << "admit-loadtest: no Postgres URL for the invariant checks "
-                 "(--pg-url, --endpoints or ADMIT_PG_URL; or --skip-db-check)\n";
+    std::cerr
+        << "admit-loadtest: no Postgres URL for the invariant checks "
+           "(--pg-url, --endpoints or ADMIT_PG_URL; or --skip-db-check)\n";
     return kSetupFailed;
   }
   const auto deadline = std::chrono::milliseconds(f.deadline_ms);
   auto organizer = MakeChannels(f.organizer, 1);
-  EventSpec spec{.event_id = f.event_id, .capacity = f.capacity,
+  EventSpec spec{.event_id = f.event_id,
+                 .capacity = f.capacity,
                  .ticket_types = f.ticket_types};
   auto event = CreateEvent(*organizer[0], f.admin_key, spec);
   if (!event.ok()) {
     std::cerr << "admit-loadtest: " << event.status() << "\n";
     return kSetupFailed;
   }
-  PlanOptions po{.event_id = event->id(), .attempts = f.attempts,
+  PlanOptions po{.event_id = event->id(),
+                 .attempts = f.attempts,
                  .retry_fraction = f.retry_fraction,
                  .duplicate_fraction = f.duplicate_fraction,
                  .invalid_fraction = f.invalid_fraction,
-                 .race_window = std::max(f.clients, 16), .seed = f.seed};
-  for (const auto& t : event->ticket_types()) po.ticket_type_ids.push_back(t.id());
+                 .race_window = std::max(f.clients, 16),
+                 .seed = f.seed};
+  for (const auto& t : event->ticket_types())
+    po.ticket_type_ids.push_back(t.id());
   const std::vector<Attempt> plan = MakePlan(po);
   std::vector<Outcome> outcomes(plan.size());
   auto channels = MakeChannels(f.registration, f.channels);
@@ -168,12 +179,15 @@ int RunRegister(const std::string& scenario, Flags& f) {
   watcher.Start();
   const RunClock clock;
   const std::vector<Timing> timings =
-      scenario == "spike" ? RunClosedLoop(f.attempts, f.clients, issue, clock)
-                          : RunOpenLoop(f.attempts, f.rate, f.seed, issue, clock);
+      scenario == "spike"
+          ? RunClosedLoop(f.attempts, f.clients, issue, clock)
+          : RunOpenLoop(f.attempts, f.rate, f.seed, issue, clock);
   auto procs = watcher.Stop();
 
-  RunConfig config{.scenario = scenario, .target = f.registration,
-                   .event_id = event->id(), .capacity = f.capacity,
+  RunConfig config{.scenario = scenario,
+                   .target = f.registration,
+                   .event_id = event->id(),
+                   .capacity = f.capacity,
                    .attempts = f.attempts,
                    .clients = scenario == "spike" ? f.clients : 0,
                    .rate = scenario == "steady" ? f.rate : 0,
@@ -183,8 +197,8 @@ int RunRegister(const std::string& scenario, Flags& f) {
   s.proc_interval_ms = watcher.interval().count();
   s.violations = CheckAnswers(plan, outcomes, f.capacity);
   if (!f.skip_db_check) {
-    absl::Status checked =
-        CheckDatabase(f.pg_url, event->id(), outcomes, s.violations, s.database);
+    absl::Status checked = CheckDatabase(f.pg_url, event->id(), outcomes,
+                                         s.violations, s.database);
     if (!checked.ok()) {
       Finish(s, f);
       std::cerr << "admit-loadtest: " << checked << "\n";
@@ -199,7 +213,8 @@ int RunCeiling(Flags& f) {
   std::map<std::string, pid_t> pids;
   if (!ResolveDefaults(f, pids)) return kSetupFailed;
   if (f.registration.empty()) {
-    std::cerr << "admit-loadtest: no target (--target, --endpoints or ADMIT_REGISTRATION_GRPC)\n";
+    std::cerr << "admit-loadtest: no target (--target, --endpoints or "
+                 "ADMIT_REGISTRATION_GRPC)\n";
     return kSetupFailed;
   }
   auto channels = MakeChannels(f.registration, f.channels);
@@ -208,15 +223,18 @@ int RunCeiling(Flags& f) {
     return kSetupFailed;
   }
   std::vector<Outcome> outcomes(static_cast<size_t>(f.attempts));
-  const IssueFn issue =
-      HealthCheckIssuer(channels, outcomes, std::chrono::milliseconds(f.deadline_ms));
+  const IssueFn issue = HealthCheckIssuer(
+      channels, outcomes, std::chrono::milliseconds(f.deadline_ms));
   ProcWatcher watcher(pids, std::chrono::milliseconds(500));
   watcher.Start();
   const RunClock clock;
   const auto timings = RunClosedLoop(f.attempts, f.clients, issue, clock);
   auto procs = watcher.Stop();
-  RunConfig config{.scenario = "grpc-ceiling", .target = f.registration,
-                   .attempts = f.attempts, .clients = f.clients, .channels = f.channels};
+  RunConfig config{.scenario = "grpc-ceiling",
+                   .target = f.registration,
+                   .attempts = f.attempts,
+                   .clients = f.clients,
+                   .channels = f.channels};
   RunSummary s = Summarize(config, {}, timings, outcomes);
   s.processes = std::move(procs);
   s.proc_interval_ms = watcher.interval().count();
@@ -225,15 +243,23 @@ int RunCeiling(Flags& f) {
 
 void CommonFlags(CLI::App* app, Flags& f) {
   app->add_option("--endpoints", f.endpoints,
-                  "run command's endpoints.env: addresses, admin key, Postgres URL, service PIDs");
-  app->add_option("--pid", f.pids, "NAME=PID of a process to report CPU/RSS of (with its children); repeatable");
-  app->add_option("--channels", f.channels, "gRPC channels (TCP connections) to spread calls over")
+                  "run command's endpoints.env: addresses, admin key, Postgres "
+                  "URL, service PIDs");
+  app->add_option("--pid", f.pids,
+                  "NAME=PID of a process to report CPU/RSS of (with its "
+                  "children); repeatable");
+  app->add_option("--channels", f.channels,
+                  "gRPC channels (TCP connections) to spread calls over")
       ->check(CLI::Range(1, 1024));
-  app->add_option("--clients", f.clients, "concurrent clients (closed loop)")->check(CLI::Range(1, 100000));
-  app->add_option("--attempts", f.attempts, "calls to make")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app->add_option("--clients", f.clients, "concurrent clients (closed loop)")
+      ->check(CLI::Range(1, 100000));
+  app->add_option("--attempts", f.attempts, "calls to make")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   app->add_option("--deadline-ms", f.deadline_ms, "deadline of each call");
-  app->add_option("--json", f.json_out, "write the figures as JSON to this file");
-  app->add_option("--report", f.report_out, "write an HTML report with SVG charts to this file");
+  app->add_option("--json", f.json_out,
+                  "write the figures as JSON to this file");
+  app->add_option("--report", f.report_out,
+                  "write an HTML report with SVG charts to this file");
   app->add_option("--seed", f.seed, "random seed (0 = from pid and time)");
   app->add_flag("--require-all-answered", f.require_all_answered,
                 "exit 4 if any call was unanswered or got an unexpected code");
@@ -241,17 +267,37 @@ void CommonFlags(CLI::App* app, Flags& f) {
 
 void RegisterFlags(CLI::App* app, Flags& f) {
   CommonFlags(app, f);
-  app->add_option("--registration", f.registration, "registration service host:port (default ADMIT_REGISTRATION_GRPC)");
-  app->add_option("--organizer", f.organizer, "OrganizerService host:port (default: --registration)");
-  app->add_option("--admin-key", f.admin_key, "admin API key for CreateEvent (default ADMIT_BOOTSTRAP_ADMIN_KEY)");
-  app->add_option("--pg-url", f.pg_url, "Postgres URL for the invariant checks (default ADMIT_PG_URL)");
-  app->add_option("--event-id", f.event_id, "event id to create (default lt-<random>)");
-  app->add_option("--capacity", f.capacity, "the event's capacity")->check(CLI::Range(1, 1000000));
-  app->add_option("--ticket-types", f.ticket_types, "ticket types; attempts cycle through them")->check(CLI::Range(1, 50));
-  app->add_option("--retry-fraction", f.retry_fraction, "share of attempts that re-send an earlier request (same request_id)")->check(CLI::Range(0.0, 0.9));
-  app->add_option("--duplicate-fraction", f.duplicate_fraction, "share of attempts reusing an earlier email with a new request_id")->check(CLI::Range(0.0, 0.9));
-  app->add_option("--invalid-fraction", f.invalid_fraction, "share of attempts with an invalid email")->check(CLI::Range(0.0, 0.9));
-  app->add_flag("--skip-db-check", f.skip_db_check, "check the answers only, not Postgres");
+  app->add_option(
+      "--registration", f.registration,
+      "registration service host:port (default ADMIT_REGISTRATION_GRPC)");
+  app->add_option("--organizer", f.organizer,
+                  "OrganizerService host:port (default: --registration)");
+  app->add_option(
+      "--admin-key", f.admin_key,
+      "admin API key for CreateEvent (default ADMIT_BOOTSTRAP_ADMIN_KEY)");
+  app->add_option(
+      "--pg-url", f.pg_url,
+      "Postgres URL for the invariant checks (default ADMIT_PG_URL)");
+  app->add_option("--event-id", f.event_id,
+                  "event id to create (default lt-<random>)");
+  app->add_option("--capacity", f.capacity, "the event's capacity")
+      ->check(CLI::Range(1, 1000000));
+  app->add_option("--ticket-types", f.ticket_types,
+                  "ticket types; attempts cycle through them")
+      ->check(CLI::Range(1, 50));
+  app->add_option(
+         "--retry-fraction", f.retry_fraction,
+         "share of attempts that re-send an earlier request (same request_id)")
+      ->check(CLI::Range(0.0, 0.9));
+  app->add_option(
+         "--duplicate-fraction", f.duplicate_fraction,
+         "share of attempts reusing an earlier email with a new request_id")
+      ->check(CLI::Range(0.0, 0.9));
+  app->add_option("--invalid-fraction", f.invalid_fraction,
+                  "share of attempts with an invalid email")
+      ->check(CLI::Range(0.0, 0.9));
+  app->add_flag("--skip-db-check", f.skip_db_check,
+                "check the answers only, not Postgres");
 }
 
 }  // namespace
@@ -259,17 +305,27 @@ void RegisterFlags(CLI::App* app, Flags& f) {
 
 int main(int argc, char** argv) {
   using namespace admit::loadtest;  // NOLINT: the tool's own namespace
-  CLI::App app{"admit-loadtest: load generator and invariant checker for admit"};
+  CLI::App app{
+      "admit-loadtest: load generator and invariant checker for admit"};
   app.require_subcommand(1);
   Flags f;
-  CLI::App* spike = app.add_subcommand("spike", "closed loop: --attempts from --clients as fast as answered");
+  CLI::App* spike = app.add_subcommand(
+      "spike", "closed loop: --attempts from --clients as fast as answered");
   RegisterFlags(spike, f);
-  CLI::App* steady = app.add_subcommand("steady", "open loop: Poisson arrivals at --rate, latency from the intended send time");
+  CLI::App* steady =
+      app.add_subcommand("steady",
+                         "open loop: Poisson arrivals at --rate, latency from "
+                         "the intended send time");
   RegisterFlags(steady, f);
-  steady->add_option("--rate", f.rate, "arrivals per second")->check(CLI::Range(0.1, 1e7));
-  CLI::App* ceiling = app.add_subcommand("grpc-ceiling", "closed loop of grpc.health.v1 Check: gRPC's own unary ceiling");
+  steady->add_option("--rate", f.rate, "arrivals per second")
+      ->check(CLI::Range(0.1, 1e7));
+  CLI::App* ceiling = app.add_subcommand(
+      "grpc-ceiling",
+      "closed loop of grpc.health.v1 Check: gRPC's own unary ceiling");
   CommonFlags(ceiling, f);
-  ceiling->add_option("--target", f.registration, "host:port of any admit server (default ADMIT_REGISTRATION_GRPC)");
+  ceiling->add_option(
+      "--target", f.registration,
+      "host:port of any admit server (default ADMIT_REGISTRATION_GRPC)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -38,8 +38,10 @@ std::vector<Attempt> MakePlan(const PlanOptions& o) {
                                         o.invalid_fraction) {
       a.kind = AttemptKind::kInvalid;
     }
-    if (a.kind == AttemptKind::kRetry || a.kind == AttemptKind::kDuplicateEmail) {
-      const auto window = std::min<int64_t>(o.race_window, static_cast<int64_t>(news.size()));
+    if (a.kind == AttemptKind::kRetry ||
+        a.kind == AttemptKind::kDuplicateEmail) {
+      const auto window =
+          std::min<int64_t>(o.race_window, static_cast<int64_t>(news.size()));
       std::uniform_int_distribution<int64_t> pick(
           static_cast<int64_t>(news.size()) - window,
           static_cast<int64_t>(news.size()) - 1);

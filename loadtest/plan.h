@@ -13,8 +13,8 @@
 namespace admit::loadtest {
 
 enum class AttemptKind {
-  kNew,             // a new attendee: fresh request_id and email
-  kRetry,           // the exact request of attempt `original` again (same request_id)
+  kNew,    // a new attendee: fresh request_id and email
+  kRetry,  // the exact request of attempt `original` again (same request_id)
   kDuplicateEmail,  // a fresh request_id with attempt `original`'s email
   kInvalid,         // an attendee email the API must refuse (INVALID_ARGUMENT)
 };

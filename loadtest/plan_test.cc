@@ -9,10 +9,14 @@ namespace admit::loadtest {
 namespace {
 
 TEST(Plan, MixesKindsAndRepeatsOnlyEarlierNewAttempts) {
-  const auto plan = MakePlan({.event_id = "ev", .ticket_type_ids = {"t1", "t2"},
-                              .attempts = 2000, .retry_fraction = 0.1,
-                              .duplicate_fraction = 0.1, .invalid_fraction = 0.05,
-                              .race_window = 32, .seed = 7});
+  const auto plan = MakePlan({.event_id = "ev",
+                              .ticket_type_ids = {"t1", "t2"},
+                              .attempts = 2000,
+                              .retry_fraction = 0.1,
+                              .duplicate_fraction = 0.1,
+                              .invalid_fraction = 0.05,
+                              .race_window = 32,
+                              .seed = 7});
   ASSERT_EQ(plan.size(), 2000u);
   EXPECT_EQ(plan[0].kind, AttemptKind::kNew);
   std::map<AttemptKind, int> kinds;
@@ -21,7 +25,8 @@ TEST(Plan, MixesKindsAndRepeatsOnlyEarlierNewAttempts) {
     const Attempt& a = plan[i];
     ++kinds[a.kind];
     EXPECT_EQ(a.request.event_id(), "ev");
-    if (a.kind == AttemptKind::kRetry || a.kind == AttemptKind::kDuplicateEmail) {
+    if (a.kind == AttemptKind::kRetry ||
+        a.kind == AttemptKind::kDuplicateEmail) {
       ASSERT_GE(a.original, 0);
       ASSERT_LT(a.original, static_cast<int64_t>(i));
       const Attempt& o = plan[static_cast<size_t>(a.original)];
@@ -42,11 +47,15 @@ TEST(Plan, MixesKindsAndRepeatsOnlyEarlierNewAttempts) {
 }
 
 TEST(Plan, SameSeedSamePlan) {
-  PlanOptions o{.event_id = "ev", .ticket_type_ids = {"t1"}, .attempts = 100,
-                .retry_fraction = 0.2, .seed = 3};
+  PlanOptions o{.event_id = "ev",
+                .ticket_type_ids = {"t1"},
+                .attempts = 100,
+                .retry_fraction = 0.2,
+                .seed = 3};
   const auto a = MakePlan(o), b = MakePlan(o);
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].request.SerializeAsString(), b[i].request.SerializeAsString());
+    EXPECT_EQ(a[i].request.SerializeAsString(),
+              b[i].request.SerializeAsString());
   }
 }
 

@@ -28,7 +28,8 @@ bool StatFields(pid_t pid, std::vector<std::string>& fields) {
 int64_t StatusKb(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key + ":", 0) == 0) return std::atoll(line.c_str() + key.size() + 1);
+    if (line.rfind(key + ":", 0) == 0)
+      return std::atoll(line.c_str() + key.size() + 1);
   }
   return 0;
 }
@@ -42,7 +43,8 @@ std::map<pid_t, pid_t> Parents() {
   while (dirent* e = readdir(dir)) {
     const pid_t pid = std::atoi(e->d_name);
     if (pid <= 0) continue;
-    if (StatFields(pid, f)) out[pid] = std::atoi(f[1].c_str());  // field 4: ppid
+    if (StatFields(pid, f))
+      out[pid] = std::atoi(f[1].c_str());  // field 4: ppid
   }
   closedir(dir);
   return out;
@@ -76,7 +78,8 @@ bool ProcWatcher::Read(pid_t root, Sample& out) {
   for (pid_t pid : tree) {
     if (!StatFields(pid, f)) continue;
     // Fields 14, 15 (utime, stime) are at 11, 12 after the command.
-    out.cpu_seconds += (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick;
+    out.cpu_seconds +=
+        (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick;
     out.rss_kb += StatusKb(pid, "VmRSS");
   }
   return true;
@@ -108,8 +111,8 @@ void ProcWatcher::Loop() {
       Sample s;
       if (!r.found || !Read(pid, s)) continue;
       const double secs = std::chrono::duration<double>(interval_).count();
-      r.cpu_percent_series.push_back(
-          std::max(0.0, 100.0 * (s.cpu_seconds - last_[name].cpu_seconds) / secs));
+      r.cpu_percent_series.push_back(std::max(
+          0.0, 100.0 * (s.cpu_seconds - last_[name].cpu_seconds) / secs));
       r.peak_rss_kb = std::max(r.peak_rss_kb, s.rss_kb);
       last_[name] = s;
     }
@@ -121,7 +124,8 @@ std::map<std::string, ProcReport> ProcWatcher::Stop() {
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   const double wall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+          .count();
   for (auto& [name, r] : reports_) {
     Sample s;
     if (!r.found) continue;

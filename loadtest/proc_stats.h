@@ -19,11 +19,11 @@ namespace admit::loadtest {
 
 struct ProcReport {
   pid_t pid = 0;
-  bool found = false;          // the process existed at Start
-  double cpu_seconds = 0;      // user + system between Start and Stop, tree
-  double cpu_percent = 0;      // cpu_seconds / wall, 100 = one core
-  int64_t peak_rss_kb = 0;     // highest sampled VmRSS of the tree
-  int64_t hwm_rss_kb = 0;      // the root's VmHWM (peak over its whole life)
+  bool found = false;       // the process existed at Start
+  double cpu_seconds = 0;   // user + system between Start and Stop, tree
+  double cpu_percent = 0;   // cpu_seconds / wall, 100 = one core
+  int64_t peak_rss_kb = 0;  // highest sampled VmRSS of the tree
+  int64_t hwm_rss_kb = 0;   // the root's VmHWM (peak over its whole life)
   // CPU % of the tree per sampling interval (for the report's chart).
   std::vector<double> cpu_percent_series;
 };
@@ -31,7 +31,8 @@ struct ProcReport {
 // Samples every `interval` on its own thread between Start and Stop.
 class ProcWatcher {
  public:
-  ProcWatcher(std::map<std::string, pid_t> pids, std::chrono::milliseconds interval);
+  ProcWatcher(std::map<std::string, pid_t> pids,
+              std::chrono::milliseconds interval);
   ~ProcWatcher();
   void Start();
   // Stops sampling; returns name -> report.

@@ -20,8 +20,8 @@
 #include "common/crypto/sealer.h"
 #include "common/crypto/token.h"
 #include "common/server/testdata/probe_client.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/test_support.h"
 
@@ -36,8 +36,8 @@ using namespace std::chrono_literals;
 // stdout and stderr to `log`. Killed (SIGTERM, then SIGKILL) on destruction.
 class Child {
  public:
-  Child(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
-        std::string log)
+  Child(std::vector<std::string> argv,
+        const std::map<std::string, std::string>& env, std::string log)
       : log_(std::move(log)) {
     std::map<std::string, std::string> all;
     for (char** e = environ; *e != nullptr; ++e) {
@@ -60,7 +60,8 @@ class Child {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp.data()) != 0) {
+    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
+                    envp.data()) != 0) {
       pid_ = -1;
     }
     posix_spawn_file_actions_destroy(&actions);
@@ -109,57 +110,90 @@ class Child {
 };
 
 bool Serving(const std::string& target, Child& child) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   return admit::testing::WaitFor(
-      [&] {
-        if (child.Exited()) return true;  // gives up at once; checked below
-        auto health = server::testdata::CheckHealth(channel, "", 500ms);
-        return health.ok() && *health == server::testdata::HealthCheckResponse::SERVING;
-      },
-      60s, 50ms) && !child.Exited();
+             [&] {
+               if (child.Exited())
+                 return true;  // gives up at once; checked below
+               auto health = server::testdata::CheckHealth(channel, "", 500ms);
+               return health.ok() &&
+                      *health == server::testdata::HealthCheckResponse::SERVING;
+             },
+             60s, 50ms) &&
+         !child.Exited();
 }
 
 std::string Tmp(const std::string& name) {
-  return absl::StrCat(::testing::TempDir(), "loadtest-smoke-", getpid(), "-", name);
+  return absl::StrCat(::testing::TempDir(), "loadtest-smoke-", getpid(), "-",
+                      name);
 }
 
 TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
   const std::string url = admit::testing::RequireEnv("ADMIT_TEST_PG_URL");
   ASSERT_FALSE(url.empty());
-  const std::string quota_addr = absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string quota_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
   const std::string registration_addr =
       absl::StrCat("127.0.0.1:", admit::testing::FreePort());
-  const std::string admin_key = absl::StrCat("admit_bootstrap_", crypto::NewToken());
+  const std::string admin_key =
+      absl::StrCat("admit_bootstrap_", crypto::NewToken());
 
   Child quota({ADMIT_QUOTA_BINARY},
-              {{"ADMIT_PG_URL", url}, {"ADMIT_GRPC_LISTEN", quota_addr},
-               {"ADMIT_METRICS_LISTEN", ""}, {"ADMIT_LOG_LEVEL", "warn"}},
+              {{"ADMIT_PG_URL", url},
+               {"ADMIT_GRPC_LISTEN", quota_addr},
+               {"ADMIT_METRICS_LISTEN", ""},
+               {"ADMIT_LOG_LEVEL", "warn"}},
               Tmp("quota.log"));
   ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
-  Child registration({ADMIT_REGISTRATION_BINARY},
-                     {{"ADMIT_PG_URL", url}, {"ADMIT_GRPC_LISTEN", registration_addr},
-                      {"ADMIT_METRICS_LISTEN", ""}, {"ADMIT_LOG_LEVEL", "warn"},
-                      {"ADMIT_QUOTA_ADDR", quota_addr},
-                      {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-                      {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}},
-                     Tmp("registration.log"));
+  Child registration(
+      {ADMIT_REGISTRATION_BINARY},
+      {{"ADMIT_PG_URL", url},
+       {"ADMIT_GRPC_LISTEN", registration_addr},
+       {"ADMIT_METRICS_LISTEN", ""},
+       {"ADMIT_LOG_LEVEL", "warn"},
+       {"ADMIT_QUOTA_ADDR", quota_addr},
+       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
+       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}},
+      Tmp("registration.log"));
   ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
 
   const std::string json_path = Tmp("spike.json");
   const std::string report_path = Tmp("spike.html");
-  Child tool({ADMIT_LOADTEST_BINARY, "spike", "--registration", registration_addr,
-              "--attempts", "300", "--capacity", "100", "--clients", "16",
-              "--ticket-types", "2", "--retry-fraction", "0.1",
-              "--duplicate-fraction", "0.1", "--invalid-fraction", "0.05",
-              "--pid", absl::StrCat("quota=", quota.pid()), "--pid",
-              absl::StrCat("registration=", registration.pid()), "--json",
-              json_path, "--report", report_path, "--require-all-answered"},
+  Child tool({ADMIT_LOADTEST_BINARY,
+              "spike",
+              "--registration",
+              registration_addr,
+              "--attempts",
+              "300",
+              "--capacity",
+              "100",
+              "--clients",
+              "16",
+              "--ticket-types",
+              "2",
+              "--retry-fraction",
+              "0.1",
+              "--duplicate-fraction",
+              "0.1",
+              "--invalid-fraction",
+              "0.05",
+              "--pid",
+              absl::StrCat("quota=", quota.pid()),
+              "--pid",
+              absl::StrCat("registration=", registration.pid()),
+              "--json",
+              json_path,
+              "--report",
+              report_path,
+              "--require-all-answered"},
              {{"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}, {"ADMIT_PG_URL", url}},
              Tmp("tool.log"));
   const int status = tool.Wait();
   std::cout << tool.Log();
   ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0) << "admit-loadtest failed; see its output above";
+  ASSERT_EQ(WEXITSTATUS(status), 0)
+      << "admit-loadtest failed; see its output above";
 
   std::ifstream json_file(json_path);
   const nlohmann::json j = nlohmann::json::parse(json_file);
@@ -179,9 +213,10 @@ TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
   EXPECT_NE(html.str().find("<svg"), std::string::npos);
 
   // The gRPC ceiling scenario answers too (health Check on the same server).
-  Child ceiling({ADMIT_LOADTEST_BINARY, "grpc-ceiling", "--target", registration_addr,
-                 "--attempts", "200", "--clients", "8", "--require-all-answered"},
-                {}, Tmp("ceiling.log"));
+  Child ceiling(
+      {ADMIT_LOADTEST_BINARY, "grpc-ceiling", "--target", registration_addr,
+       "--attempts", "200", "--clients", "8", "--require-all-answered"},
+      {}, Tmp("ceiling.log"));
   const int ceiling_status = ceiling.Wait();
   ASSERT_TRUE(WIFEXITED(ceiling_status) && WEXITSTATUS(ceiling_status) == 0)
       << ceiling.Log();

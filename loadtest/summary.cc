@@ -18,7 +18,8 @@ bool Expected(AttemptKind kind, bool contested, grpc::StatusCode code) {
       return code == grpc::StatusCode::OK ||
              (contested && code == grpc::StatusCode::ALREADY_EXISTS);
     case AttemptKind::kDuplicateEmail:
-      return code == grpc::StatusCode::OK || code == grpc::StatusCode::ALREADY_EXISTS;
+      return code == grpc::StatusCode::OK ||
+             code == grpc::StatusCode::ALREADY_EXISTS;
     case AttemptKind::kInvalid:
       return code == grpc::StatusCode::INVALID_ARGUMENT;
   }
@@ -26,8 +27,8 @@ bool Expected(AttemptKind kind, bool contested, grpc::StatusCode code) {
 }
 
 std::vector<Window> Windows(const std::vector<Timing>& timings,
-                            const std::vector<Outcome>& outcomes, int64_t width_us,
-                            bool with_latency) {
+                            const std::vector<Outcome>& outcomes,
+                            int64_t width_us, bool with_latency) {
   int64_t last = 0;
   for (const Timing& t : timings) last = std::max(last, t.done_us);
   const size_t n = static_cast<size_t>(last / width_us) + 1;
@@ -55,19 +56,31 @@ double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
 }  // namespace
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int c = static_cast<int>(code);
   return c >= 0 && c <= 16 ? kNames[c] : "?";
 }
 
 const char* StatusName(int s) {
   static const char* const kNames[] = {"UNSPECIFIED", "PENDING_CONFIRMATION",
-                                       "CONFIRMED", "WAITLISTED", "CANCELLED",
-                                       "EXPIRED"};
+                                       "CONFIRMED",   "WAITLISTED",
+                                       "CANCELLED",   "EXPIRED"};
   return s >= 0 && s <= 5 ? kNames[s] : "?";
 }
 
@@ -79,7 +92,8 @@ RunSummary Summarize(const RunConfig& config, const std::vector<Attempt>& plan,
   // kNew attempts whose email a kDuplicateEmail attempt reuses.
   std::vector<bool> contested(plan.size(), false);
   for (const Attempt& a : plan) {
-    if (a.kind == AttemptKind::kDuplicateEmail) contested[static_cast<size_t>(a.original)] = true;
+    if (a.kind == AttemptKind::kDuplicateEmail)
+      contested[static_cast<size_t>(a.original)] = true;
   }
   int64_t first = INT64_MAX, last = 0;
   for (size_t i = 0; i < timings.size(); ++i) {
@@ -95,7 +109,8 @@ RunSummary Summarize(const RunConfig& config, const std::vector<Attempt>& plan,
                              CodeName(o.code))];
     bool is_contested = false;
     if (!plan.empty()) {
-      const int64_t key = kind == AttemptKind::kRetry ? plan[i].original : static_cast<int64_t>(i);
+      const int64_t key = kind == AttemptKind::kRetry ? plan[i].original
+                                                      : static_cast<int64_t>(i);
       is_contested = key >= 0 && contested[static_cast<size_t>(key)];
     }
     if (!Expected(kind, is_contested, o.code)) ++s.unexpected;
@@ -120,10 +135,11 @@ RunSummary Summarize(const RunConfig& config, const std::vector<Attempt>& plan,
 nlohmann::json ToJson(const RunSummary& s) {
   using nlohmann::json;
   json j;
-  j["config"] = {{"scenario", s.config.scenario}, {"target", s.config.target},
-                 {"event_id", s.config.event_id}, {"capacity", s.config.capacity},
-                 {"attempts", s.config.attempts}, {"clients", s.config.clients},
-                 {"rate_per_s", s.config.rate}, {"channels", s.config.channels}};
+  j["config"] = {
+      {"scenario", s.config.scenario}, {"target", s.config.target},
+      {"event_id", s.config.event_id}, {"capacity", s.config.capacity},
+      {"attempts", s.config.attempts}, {"clients", s.config.clients},
+      {"rate_per_s", s.config.rate},   {"channels", s.config.channels}};
   j["answered"] = s.answered;
   j["ok"] = s.ok;
   j["unexpected"] = s.unexpected;
@@ -145,27 +161,35 @@ nlohmann::json ToJson(const RunSummary& s) {
   j["answers_per_100ms"] = tp;
   json sec = json::array();
   for (const Window& w : s.per_second) {
-    sec.push_back({{"t_s", w.start_ms / 1000}, {"answers", w.answers},
-                   {"p50_ms", Ms(w.p50_us)}, {"p99_ms", Ms(w.p99_us)},
+    sec.push_back({{"t_s", w.start_ms / 1000},
+                   {"answers", w.answers},
+                   {"p50_ms", Ms(w.p50_us)},
+                   {"p99_ms", Ms(w.p99_us)},
                    {"max_ms", Ms(w.max_us)}});
   }
   j["per_second"] = sec;
   json v = json::array();
-  for (const Violation& x : s.violations) v.push_back({{"check", x.check}, {"detail", x.detail}});
+  for (const Violation& x : s.violations)
+    v.push_back({{"check", x.check}, {"detail", x.detail}});
   j["violations"] = v;
   j["database_checked"] = s.database_checked;
   if (s.database_checked) {
     json rows;
-    for (const auto& [st, n] : s.database.rows_by_status) rows[StatusName(st)] = n;
-    j["database"] = {{"rows_by_status", rows},
-                     {"held_without_registration", s.database.held_without_registration},
-                     {"quotas_checked", s.database.quotas_checked}};
+    for (const auto& [st, n] : s.database.rows_by_status)
+      rows[StatusName(st)] = n;
+    j["database"] = {
+        {"rows_by_status", rows},
+        {"held_without_registration", s.database.held_without_registration},
+        {"quotas_checked", s.database.quotas_checked}};
   }
   json procs = json::object();
   for (const auto& [name, p] : s.processes) {
-    procs[name] = {{"pid", p.pid}, {"found", p.found},
-                   {"cpu_seconds", p.cpu_seconds}, {"cpu_percent", p.cpu_percent},
-                   {"peak_rss_kb", p.peak_rss_kb}, {"hwm_rss_kb", p.hwm_rss_kb},
+    procs[name] = {{"pid", p.pid},
+                   {"found", p.found},
+                   {"cpu_seconds", p.cpu_seconds},
+                   {"cpu_percent", p.cpu_percent},
+                   {"peak_rss_kb", p.peak_rss_kb},
+                   {"hwm_rss_kb", p.hwm_rss_kb},
                    {"cpu_percent_series", p.cpu_percent_series}};
   }
   j["processes"] = procs;
@@ -177,39 +201,49 @@ std::string Table(const RunSummary& s) {
   std::string t;
   const RunConfig& c = s.config;
   absl::StrAppendFormat(&t, "scenario %s  target %s", c.scenario, c.target);
-  if (!c.event_id.empty()) absl::StrAppendFormat(&t, "  event %s capacity %d", c.event_id, c.capacity);
+  if (!c.event_id.empty())
+    absl::StrAppendFormat(&t, "  event %s capacity %d", c.event_id, c.capacity);
   absl::StrAppendFormat(&t, "\n  attempts %d", c.attempts);
   if (c.clients > 0) absl::StrAppendFormat(&t, "  clients %d", c.clients);
-  if (c.rate > 0) absl::StrAppendFormat(&t, "  rate %.0f/s (open loop)", c.rate);
+  if (c.rate > 0)
+    absl::StrAppendFormat(&t, "  rate %.0f/s (open loop)", c.rate);
   absl::StrAppendFormat(&t, "  channels %d\n\n", c.channels);
-  absl::StrAppendFormat(&t, "  answered        %d of %d (%d unexpected or unanswered)\n",
-                        s.answered, c.attempts, s.unexpected);
+  absl::StrAppendFormat(
+      &t, "  answered        %d of %d (%d unexpected or unanswered)\n",
+      s.answered, c.attempts, s.unexpected);
   absl::StrAppendFormat(&t, "  wall time       %.2f s\n", s.wall_seconds);
   absl::StrAppendFormat(&t, "  throughput      %.0f answers/s, %.0f OK/s\n",
                         s.answers_per_s, s.ok_per_s);
   absl::StrAppendFormat(
-      &t, "  latency ms      p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
-      Ms(s.latency.ValueAt(50)), Ms(s.latency.ValueAt(90)), Ms(s.latency.ValueAt(99)),
-      Ms(s.latency.ValueAt(99.9)), Ms(s.latency.max()));
+      &t,
+      "  latency ms      p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+      Ms(s.latency.ValueAt(50)), Ms(s.latency.ValueAt(90)),
+      Ms(s.latency.ValueAt(99)), Ms(s.latency.ValueAt(99.9)),
+      Ms(s.latency.max()));
   t += "  by code        ";
-  for (const auto& [k, v] : s.by_code) absl::StrAppendFormat(&t, " %s %d", k, v);
+  for (const auto& [k, v] : s.by_code)
+    absl::StrAppendFormat(&t, " %s %d", k, v);
   t += "\n";
   if (!s.by_status.empty()) {
     t += "  by status      ";
-    for (const auto& [k, v] : s.by_status) absl::StrAppendFormat(&t, " %s %d", k, v);
+    for (const auto& [k, v] : s.by_status)
+      absl::StrAppendFormat(&t, " %s %d", k, v);
     t += "\n";
   }
   t += "  by attempt     ";
-  for (const auto& [k, v] : s.by_kind) absl::StrAppendFormat(&t, " [%s] %d", k, v);
+  for (const auto& [k, v] : s.by_kind)
+    absl::StrAppendFormat(&t, " [%s] %d", k, v);
   t += "\n";
   for (const auto& [name, p] : s.processes) {
     if (!p.found) {
       absl::StrAppendFormat(&t, "  %-14s pid %d not found\n", name, p.pid);
       continue;
     }
-    absl::StrAppendFormat(&t, "  %-14s pid %d  cpu %.1f s (%.0f%% of a core)  peak rss %.1f MiB\n",
-                          name, p.pid, p.cpu_seconds, p.cpu_percent,
-                          static_cast<double>(p.peak_rss_kb) / 1024.0);
+    absl::StrAppendFormat(
+        &t,
+        "  %-14s pid %d  cpu %.1f s (%.0f%% of a core)  peak rss %.1f MiB\n",
+        name, p.pid, p.cpu_seconds, p.cpu_percent,
+        static_cast<double>(p.peak_rss_kb) / 1024.0);
   }
   if (s.database_checked) {
     t += "  stored rows    ";
@@ -221,10 +255,12 @@ std::string Table(const RunSummary& s) {
   if (c.event_id.empty()) {
     // grpc-ceiling: no registrations, nothing to check.
   } else if (s.violations.empty()) {
-    t += s.database_checked ? "\n  invariants: all hold (answers and database)\n"
-                            : "\n  invariants: answers checked; database NOT checked\n";
+    t += s.database_checked
+             ? "\n  invariants: all hold (answers and database)\n"
+             : "\n  invariants: answers checked; database NOT checked\n";
   } else {
-    absl::StrAppendFormat(&t, "\n  INVARIANT VIOLATIONS: %d\n", s.violations.size());
+    absl::StrAppendFormat(&t, "\n  INVARIANT VIOLATIONS: %d\n",
+                          s.violations.size());
     size_t shown = 0;
     for (const Violation& v : s.violations) {
       if (++shown > 20) break;
@@ -238,8 +274,10 @@ namespace {
 
 // One line chart as inline SVG: `series` (name, colour, values), x in
 // seconds with `step_s` per point.
-std::string Chart(const std::string& title, const std::string& unit, double step_s,
-                  const std::vector<std::tuple<std::string, std::string, std::vector<double>>>& series) {
+std::string Chart(
+    const std::string& title, const std::string& unit, double step_s,
+    const std::vector<
+        std::tuple<std::string, std::string, std::vector<double>>>& series) {
   constexpr double kW = 860, kH = 240, kL = 60, kR = 140, kT = 30, kB = 30;
   double ymax = 0;
   size_t n = 0;
@@ -258,29 +296,34 @@ std::string Chart(const std::string& title, const std::string& unit, double step
       kW, kH, kL, title);
   for (int g = 0; g <= 4; ++g) {
     const double v = ymax * g / 4;
-    absl::StrAppendFormat(&svg,
-                          "<line x1='%.0f' x2='%.0f' y1='%.1f' y2='%.1f' stroke='#ddd'/>"
-                          "<text x='%.0f' y='%.1f' text-anchor='end'>%.4g</text>",
-                          kL, kW - kR, Y(v), Y(v), kL - 4, Y(v) + 4, v);
+    absl::StrAppendFormat(
+        &svg,
+        "<line x1='%.0f' x2='%.0f' y1='%.1f' y2='%.1f' stroke='#ddd'/>"
+        "<text x='%.0f' y='%.1f' text-anchor='end'>%.4g</text>",
+        kL, kW - kR, Y(v), Y(v), kL - 4, Y(v) + 4, v);
   }
   for (int g = 0; g <= 5; ++g) {
     const double s = xmax * g / 5;
-    absl::StrAppendFormat(&svg, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.3g s</text>",
-                          X(s), kH - 8, s);
+    absl::StrAppendFormat(
+        &svg, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.3g s</text>",
+        X(s), kH - 8, s);
   }
   absl::StrAppendFormat(&svg, "<text x='4' y='%.0f'>%s</text>", kT - 8, unit);
   int legend = 0;
   for (const auto& [name, colour, v] : series) {
     std::string points;
     for (size_t i = 0; i < v.size(); ++i) {
-      absl::StrAppendFormat(&points, "%.1f,%.1f ", X((static_cast<double>(i) + 0.5) * step_s), Y(v[i]));
+      absl::StrAppendFormat(&points, "%.1f,%.1f ",
+                            X((static_cast<double>(i) + 0.5) * step_s),
+                            Y(v[i]));
     }
-    absl::StrAppendFormat(&svg,
-                          "<polyline fill='none' stroke='%s' stroke-width='1.5' points='%s'/>"
-                          "<rect x='%.0f' y='%d' width='12' height='3' fill='%s'/>"
-                          "<text x='%.0f' y='%d'>%s</text>",
-                          colour, points, kW - kR + 10, kT + 16 * legend, colour,
-                          kW - kR + 26, kT + 16 * legend + 5, name);
+    absl::StrAppendFormat(
+        &svg,
+        "<polyline fill='none' stroke='%s' stroke-width='1.5' points='%s'/>"
+        "<rect x='%.0f' y='%d' width='12' height='3' fill='%s'/>"
+        "<text x='%.0f' y='%d'>%s</text>",
+        colour, points, kW - kR + 10, kT + 16 * legend, colour, kW - kR + 26,
+        kT + 16 * legend + 5, name);
     ++legend;
   }
   return svg + "</svg>";
@@ -290,7 +333,8 @@ std::string Chart(const std::string& title, const std::string& unit, double step
 
 std::string HtmlReport(const RunSummary& s) {
   std::vector<double> tp;
-  for (const Window& w : s.per_100ms) tp.push_back(static_cast<double>(w.answers) * 10);
+  for (const Window& w : s.per_100ms)
+    tp.push_back(static_cast<double>(w.answers) * 10);
   std::vector<double> p50, p99, mx;
   for (const Window& w : s.per_second) {
     p50.push_back(Ms(w.p50_us));
@@ -298,29 +342,40 @@ std::string HtmlReport(const RunSummary& s) {
     mx.push_back(Ms(w.max_us));
   }
   std::string html =
-      "<!doctype html><html><head><meta charset='utf-8'><title>admit-loadtest " +
-      s.config.scenario + "</title></head><body style='font-family:sans-serif'>";
+      "<!doctype html><html><head><meta "
+      "charset='utf-8'><title>admit-loadtest " +
+      s.config.scenario +
+      "</title></head><body style='font-family:sans-serif'>";
   std::string table;
   for (char c : Table(s)) {
-    if (c == '<') table += "&lt;";
-    else if (c == '>') table += "&gt;";
-    else if (c == '&') table += "&amp;";
-    else table += c;
+    if (c == '<')
+      table += "&lt;";
+    else if (c == '>')
+      table += "&gt;";
+    else if (c == '&')
+      table += "&amp;";
+    else
+      table += c;
   }
-  html += "<h2>admit-loadtest: " + s.config.scenario + "</h2><pre>" + table + "</pre>";
+  html += "<h2>admit-loadtest: " + s.config.scenario + "</h2><pre>" + table +
+          "</pre>";
   html += Chart("Answers per second (100 ms windows)", "answers/s", 0.1,
                 {{"answers/s", "#1f77b4", tp}});
   html += "<br>" + Chart("Latency of calls answered in each second", "ms", 1.0,
-                         {{"p50", "#2ca02c", p50}, {"p99", "#ff7f0e", p99}, {"max", "#d62728", mx}});
+                         {{"p50", "#2ca02c", p50},
+                          {"p99", "#ff7f0e", p99},
+                          {"max", "#d62728", mx}});
   std::vector<std::tuple<std::string, std::string, std::vector<double>>> cpu;
-  const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
+  const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c",
+                           "#d62728", "#9467bd", "#8c564b"};
   size_t k = 0;
   for (const auto& [name, p] : s.processes) {
     if (p.found) cpu.emplace_back(name, colours[k++ % 6], p.cpu_percent_series);
   }
   if (!cpu.empty()) {
-    html += "<br>" + Chart("CPU per process (100 = one core)", "%",
-                           static_cast<double>(s.proc_interval_ms) / 1000.0, cpu);
+    html +=
+        "<br>" + Chart("CPU per process (100 = one core)", "%",
+                       static_cast<double>(s.proc_interval_ms) / 1000.0, cpu);
   }
   return html + "</body></html>\n";
 }

@@ -25,8 +25,8 @@ struct RunConfig {
   std::string event_id;
   int32_t capacity = 0;
   int64_t attempts = 0;
-  int clients = 0;       // closed loop
-  double rate = 0;       // open loop, calls/s
+  int clients = 0;  // closed loop
+  double rate = 0;  // open loop, calls/s
   int channels = 0;
 };
 
@@ -43,16 +43,19 @@ struct RunSummary {
   double wall_seconds = 0;  // first intended send -> last answer
   double answers_per_s = 0;
   double ok_per_s = 0;
-  Histogram latency;  // µs, every answered call
-  std::map<std::string, int64_t> by_code;    // "OK", "ALREADY_EXISTS", ...
-  std::map<std::string, int64_t> by_status;  // OK answers by registration status
-  std::map<std::string, int64_t> by_kind;    // "retry OK", "invalid INVALID_ARGUMENT", ...
+  Histogram latency;                       // µs, every answered call
+  std::map<std::string, int64_t> by_code;  // "OK", "ALREADY_EXISTS", ...
+  std::map<std::string, int64_t>
+      by_status;  // OK answers by registration status
+  std::map<std::string, int64_t>
+      by_kind;  // "retry OK", "invalid INVALID_ARGUMENT", ...
   // Calls whose code the scenario does not expect (e.g. UNAVAILABLE,
   // DEADLINE_EXCEEDED, INTERNAL): not invariant violations, but the run did
   // not get every attempt answered.
   int64_t unexpected = 0;
   std::vector<Window> per_100ms;  // answers only
-  std::vector<Window> per_second;  // answers and latency of calls answered in it
+  std::vector<Window>
+      per_second;  // answers and latency of calls answered in it
   std::vector<Violation> violations;
   bool database_checked = false;
   DatabaseFacts database;

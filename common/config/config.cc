@@ -43,7 +43,8 @@ absl::Status ParseDuration(const std::string& text,
     while (i < s.size() && absl::ascii_isdigit(s[i])) ++i;
     if (start == i) return absl::InvalidArgumentError(form);
     int64_t number = 0;
-    if (i - start > 12 || !absl::SimpleAtoi(s.substr(start, i - start), &number)) {
+    if (i - start > 12 ||
+        !absl::SimpleAtoi(s.substr(start, i - start), &number)) {
       return absl::InvalidArgumentError(form);
     }
     size_t unit_start = i;
@@ -108,8 +109,7 @@ void Settings::AddInt(std::string name, int64_t default_value,
                       int64_t max) {
   *target = default_value;
   Register({std::move(name), absl::StrCat(default_value),
-            std::move(description),
-            [target, min, max](const std::string& v) {
+            std::move(description), [target, min, max](const std::string& v) {
               int64_t parsed;
               if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &parsed)) {
                 return absl::InvalidArgumentError("expected an integer");
@@ -136,10 +136,9 @@ void Settings::AddDuration(std::string name,
                            std::string description,
                            std::chrono::milliseconds* target) {
   *target = default_value;
-  Register({std::move(name), FormatDuration(default_value),
-            std::move(description), [target](const std::string& v) {
-              return ParseDuration(v, target);
-            }});
+  Register(
+      {std::move(name), FormatDuration(default_value), std::move(description),
+       [target](const std::string& v) { return ParseDuration(v, target); }});
 }
 
 void Settings::AddEnum(std::string name, std::string default_value,
@@ -147,19 +146,19 @@ void Settings::AddEnum(std::string name, std::string default_value,
                        std::string description, std::string* target) {
   *target = default_value;
   std::string choices = absl::StrJoin(allowed, ", ");
-  Register({std::move(name), std::move(default_value),
-            absl::StrCat(description, " One of: ", choices, "."),
-            [target, allowed = std::move(allowed),
-             choices](const std::string& v) {
-              for (const auto& a : allowed) {
-                if (a == v) {
-                  *target = v;
-                  return absl::OkStatus();
-                }
-              }
-              return absl::InvalidArgumentError(
-                  absl::StrCat("expected one of: ", choices));
-            }});
+  Register(
+      {std::move(name), std::move(default_value),
+       absl::StrCat(description, " One of: ", choices, "."),
+       [target, allowed = std::move(allowed), choices](const std::string& v) {
+         for (const auto& a : allowed) {
+           if (a == v) {
+             *target = v;
+             return absl::OkStatus();
+           }
+         }
+         return absl::InvalidArgumentError(
+             absl::StrCat("expected one of: ", choices));
+       }});
 }
 
 absl::Status Settings::Load(const Lookup& lookup) {
@@ -169,23 +168,24 @@ absl::Status Settings::Load(const Lookup& lookup) {
     absl::Status status = entry.parse(*value);
     if (!status.ok()) {
       // The value itself is echoed only when short: it may be a secret.
-      std::string shown = value->size() <= 64 && entry.name.find("KEY") == std::string::npos &&
-                                  entry.name.find("PASSWORD") == std::string::npos &&
-                                  entry.name.find("SECRET") == std::string::npos
-                              ? absl::StrCat(" (got \"", *value, "\")")
-                              : "";
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid ", entry.name, shown, ": ", status.message()));
+      std::string shown =
+          value->size() <= 64 && entry.name.find("KEY") == std::string::npos &&
+                  entry.name.find("PASSWORD") == std::string::npos &&
+                  entry.name.find("SECRET") == std::string::npos
+              ? absl::StrCat(" (got \"", *value, "\")")
+              : "";
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid ", entry.name, shown, ": ", status.message()));
     }
   }
   return absl::OkStatus();
 }
 
 std::string Settings::Help() const {
-  std::string out = absl::StrCat(program_, ": ", summary_,
-                                 "\n\nUsage: ", program_,
-                                 " [--help] [--help-markdown]\n\n"
-                                 "Configuration (environment variables):\n");
+  std::string out =
+      absl::StrCat(program_, ": ", summary_, "\n\nUsage: ", program_,
+                   " [--help] [--help-markdown]\n\n"
+                   "Configuration (environment variables):\n");
   for (const auto& e : entries_) {
     absl::StrAppend(&out, "  ", e.name, " (default: \"", e.default_text,
                     "\")\n      ", e.description, "\n");

@@ -88,8 +88,8 @@ void AvailabilityCache::Complete(const std::string& event_id,
       const absl::Time now = options_.clock();
       for (auto it = entries_.begin(); it != entries_.end();) {
         const Entry& e = it->second;
-        const bool stale = e.figures == nullptr ||
-                           now - e.figures->fetched_at >= options_.ttl;
+        const bool stale =
+            e.figures == nullptr || now - e.figures->fetched_at >= options_.ttl;
         if (!e.refreshing && stale) {
           it = entries_.erase(it);
         } else {

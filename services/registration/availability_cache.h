@@ -29,9 +29,9 @@
 namespace admit::registration {
 
 struct AvailabilityFigures {
-  v1::GetUsageResponse usage;               // every quota of the event
+  v1::GetUsageResponse usage;                 // every quota of the event
   std::map<std::string, int32_t> waitlisted;  // per ticket type
-  absl::Time fetched_at;                    // this replica's clock
+  absl::Time fetched_at;                      // this replica's clock
 };
 
 struct AvailabilityCacheOptions {

@@ -122,14 +122,16 @@ int main(int argc, char** argv) {
   auto sealer = crypto::Sealer::FromBase64Key(token_key);
   token_key.assign(token_key.size(), '\0');
   if (!sealer.ok()) {
-    std::fprintf(stderr, "admit-registration: ADMIT_REGISTRATION_TOKEN_KEY: %s\n",
+    std::fprintf(stderr,
+                 "admit-registration: ADMIT_REGISTRATION_TOKEN_KEY: %s\n",
                  std::string(sealer.status().message()).c_str());
     return 2;
   }
 
   if (migrate) {
-    auto applied = pg::ApplyMigrations(pool_options.url, "registration",
-                                       schema_dir, pool_options.connect_timeout);
+    auto applied =
+        pg::ApplyMigrations(pool_options.url, "registration", schema_dir,
+                            pool_options.connect_timeout);
     if (!applied.ok()) {
       log::Error("cannot apply migrations",
                  {{"error", applied.status().ToString()}, {"dir", schema_dir}});
@@ -164,8 +166,7 @@ int main(int argc, char** argv) {
   if (!events.ok()) {
     log::Error("cannot start the event components",
                {{"error", events.status().ToString()}});
-    return events.status().code() == absl::StatusCode::kInvalidArgument ? 2
-                                                                          : 1;
+    return events.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   server::Server server(server_options);
   registration::RegistrationMetrics metrics(server.metrics_registry());
@@ -174,9 +175,9 @@ int main(int argc, char** argv) {
   service_options.registrar.batcher.max_pending = max_pending;
   service_options.registrar.max_in_flight = max_in_flight;
   service_options.availability.ttl = absl::FromChrono(availability_ttl);
-  registration::RegistrationServiceImpl service(
-      &(*events)->event_source(), &store, &quota, &*sealer, &metrics,
-      service_options);
+  registration::RegistrationServiceImpl service(&(*events)->event_source(),
+                                                &store, &quota, &*sealer,
+                                                &metrics, service_options);
 
   server.AddService(&service);
   server.AddService(&(*events)->organizer_service());

@@ -113,11 +113,11 @@ std::map<std::string, RegistrationRecord> SameRequests(
   }
   std::map<std::string, RegistrationRecord> out;
   if (ids.empty()) return out;
-  for (const auto& row : tx.exec_params(
-           absl::StrCat("SELECT ", Columns(),
-                        " FROM registration.registrations r WHERE "
-                        "r.registration_id = ANY($1::text[])"),
-           TextArray(ids))) {
+  for (const auto& row :
+       tx.exec_params(absl::StrCat("SELECT ", Columns(),
+                                   " FROM registration.registrations r WHERE "
+                                   "r.registration_id = ANY($1::text[])"),
+                      TextArray(ids))) {
     RegistrationRecord rec = ReadRecord(row);
     std::string request_id = rec.request_id;
     out.emplace(std::move(request_id), std::move(rec));
@@ -278,7 +278,8 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
     pqxx::result r = tx.exec_params(
         "INSERT INTO registration.waitlist_counters AS c "
         "(event_id, ticket_type_id, last_seq, waitlisted) "
-        "SELECT $1::text, d.t, d.n, d.n FROM unnest($2::text[], $3::int[]) AS d(t, n) "
+        "SELECT $1::text, d.t, d.n, d.n FROM unnest($2::text[], $3::int[]) AS "
+        "d(t, n) "
         "ON CONFLICT (event_id, ticket_type_id) DO UPDATE SET "
         "last_seq = c.last_seq + EXCLUDED.last_seq, "
         "waitlisted = c.waitlisted + EXCLUDED.waitlisted "
@@ -287,8 +288,8 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
     for (const auto& row : r) {
       const std::string type = row[0].as<std::string>();
       const int n = waitlisted_per_type.at(type);
-      ranges[type] = Range{row[1].as<int64_t>() - n + 1,
-                           row[2].as<int32_t>() - n + 1};
+      ranges[type] =
+          Range{row[1].as<int64_t>() - n + 1, row[2].as<int32_t>() - n + 1};
     }
   }
 
@@ -330,7 +331,8 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
             "email, full_name, organization, organization_key, country_code, "
             "status, waitlist_seq, hold_id, hold_expires_at, "
             "manage_token_hash, manage_token_sealed) "
-            "SELECT d.id, $1::text, d.type, d.req, d.fp, d.mail, d.name, d.org, "
+            "SELECT d.id, $1::text, d.type, d.req, d.fp, d.mail, d.name, "
+            "d.org, "
             "d.org_key, d.country, d.status, NULLIF(d.seq, -1), "
             "NULLIF(d.hold, ''), CASE WHEN d.exp < 0 THEN NULL ELSE "
             "'epoch'::timestamptz + d.exp * interval '1 microsecond' END, "
@@ -392,8 +394,8 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
     results[i] = InsertResult{InsertOutcome::kInserted, std::move(rec)};
   }
   for (const auto& [i, winner] : repeats) {
-    results[i] = InsertResult{InsertOutcome::kSameRequest,
-                              (*results[winner])->record};
+    results[i] =
+        InsertResult{InsertOutcome::kSameRequest, (*results[winner])->record};
   }
   std::vector<absl::StatusOr<InsertResult>> out;
   out.reserve(results.size());
@@ -436,15 +438,14 @@ absl::StatusOr<std::vector<RegisterLookup>> LookupBatchTx(
 }
 
 template <typename Tx>
-absl::StatusOr<RegistrationRecord> SelectRecord(Tx& tx,
-                                                const std::string& id,
+absl::StatusOr<RegistrationRecord> SelectRecord(Tx& tx, const std::string& id,
                                                 bool for_update) {
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", Columns(),
-                   " FROM registration.registrations r WHERE "
-                   "r.registration_id = $1",
-                   for_update ? " FOR UPDATE OF r" : ""),
-      id);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", Columns(),
+                                  " FROM registration.registrations r WHERE "
+                                  "r.registration_id = $1",
+                                  for_update ? " FOR UPDATE OF r" : ""),
+                     id);
   if (r.empty()) return RegistrationNotFoundError();
   return ReadRecord(r[0]);
 }
@@ -564,9 +565,9 @@ void PgRegistrationStore::OnLookupsDone(
     result = absl::InternalError("lookup batch answered with a wrong count");
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    batch[i].done(result.ok() ? absl::StatusOr<RegisterLookup>(
-                                    std::move((*result)[i]))
-                              : absl::StatusOr<RegisterLookup>(result.status()));
+    batch[i].done(result.ok()
+                      ? absl::StatusOr<RegisterLookup>(std::move((*result)[i]))
+                      : absl::StatusOr<RegisterLookup>(result.status()));
   }
   if (dispatched) return;  // that read's callback carries on
   // Lookups that arrived while we answered saw the event in flight and
@@ -587,61 +588,56 @@ void PgRegistrationStore::OnLookupsDone(
 void PgRegistrationStore::InsertBatch(
     std::string event_id, std::vector<NewRegistration> registrations,
     StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done) {
-  pool_->Submit(pg::Transact(
-                    [event_id = std::move(event_id),
-                     commands = std::move(registrations)](pqxx::work& tx) {
-                      return InsertBatchTx(tx, event_id, commands);
-                    },
-                    retry_),
-                std::move(done));
+  pool_->Submit(
+      pg::Transact(
+          [event_id = std::move(event_id), commands = std::move(registrations)](
+              pqxx::work& tx) { return InsertBatchTx(tx, event_id, commands); },
+          retry_),
+      std::move(done));
 }
 
-void PgRegistrationStore::AbandonHold(std::string event_id,
-                                      std::string hold_id,
+void PgRegistrationStore::AbandonHold(std::string event_id, std::string hold_id,
                                       StoreCallback<bool> done) {
-  pool_->Submit(pg::Transact(
-                    [event_id = std::move(event_id),
-                     hold_id = std::move(hold_id)](pqxx::work& tx) {
-                      return AbandonHoldTx(tx, event_id, hold_id);
-                    },
-                    retry_),
-                std::move(done));
+  pool_->Submit(
+      pg::Transact(
+          [event_id = std::move(event_id), hold_id = std::move(hold_id)](
+              pqxx::work& tx) { return AbandonHoldTx(tx, event_id, hold_id); },
+          retry_),
+      std::move(done));
 }
 
 void PgRegistrationStore::Get(std::string registration_id,
                               StoreCallback<RegistrationRecord> done) {
-  pool_->Submit(ReadJob([id = std::move(registration_id)](
-                          pqxx::nontransaction& tx) {
-                  return SelectRecord(tx, id, false);
-                }),
-                std::move(done));
+  pool_->Submit(
+      ReadJob([id = std::move(registration_id)](pqxx::nontransaction& tx) {
+        return SelectRecord(tx, id, false);
+      }),
+      std::move(done));
 }
 
 void PgRegistrationStore::Cancel(std::string registration_id,
                                  StoreCallback<CancelResult> done) {
-  pool_->Submit(
-      pg::Transact([id = std::move(registration_id)](
-                       pqxx::work& tx) { return CancelTx(tx, id); },
-                   retry_),
-      std::move(done));
+  pool_->Submit(pg::Transact([id = std::move(registration_id)](
+                                 pqxx::work& tx) { return CancelTx(tx, id); },
+                             retry_),
+                std::move(done));
 }
 
 void PgRegistrationStore::WaitlistCounts(
     std::string event_id, StoreCallback<std::map<std::string, int32_t>> done) {
   pool_->Submit(
-      ReadJob(
-          [event_id = std::move(event_id)](pqxx::nontransaction& tx)
-              -> absl::StatusOr<std::map<std::string, int32_t>> {
-            pqxx::result r = tx.exec_params(
-                "SELECT ticket_type_id, waitlisted FROM "
-                "registration.waitlist_counters WHERE event_id = $1",
-                event_id);
-            std::map<std::string, int32_t> out;
-            for (const auto& row : r) {
-              out[row[0].as<std::string>()] = row[1].as<int32_t>();
-            }
-            return out;
-          }),
+      ReadJob([event_id = std::move(event_id)](pqxx::nontransaction& tx)
+                  -> absl::StatusOr<std::map<std::string, int32_t>> {
+        pqxx::result r = tx.exec_params(
+            "SELECT ticket_type_id, waitlisted FROM "
+            "registration.waitlist_counters WHERE event_id = $1",
+            event_id);
+        std::map<std::string, int32_t> out;
+        for (const auto& row : r) {
+          out[row[0].as<std::string>()] = row[1].as<int32_t>();
+        }
+        return out;
+      }),
       std::move(done));
 }
 

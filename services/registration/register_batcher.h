@@ -88,9 +88,9 @@ class RegisterBatcher {
 
   std::vector<Pending> TakeLocked(EventQueue& queue);
   void Dispatch(const std::string& event_id, std::vector<Pending> batch);
-  void OnBatchDone(const std::string& event_id, std::vector<Pending> batch,
-                   absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>>
-                       result);
+  void OnBatchDone(
+      const std::string& event_id, std::vector<Pending> batch,
+      absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> result);
 
   RegistrationStore* const store_;
   const RegisterBatcherOptions options_;

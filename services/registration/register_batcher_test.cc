@@ -27,9 +27,9 @@ class ManualStore final : public RegistrationStore {
               StoreCallback<RegisterLookup> done) override {
     done(absl::UnimplementedError("not in this test"));
   }
-  void InsertBatch(std::string event_id, std::vector<NewRegistration> rows,
-                   StoreCallback<std::vector<absl::StatusOr<InsertResult>>>
-                       done) override {
+  void InsertBatch(
+      std::string event_id, std::vector<NewRegistration> rows,
+      StoreCallback<std::vector<absl::StatusOr<InsertResult>>> done) override {
     std::lock_guard<std::mutex> lock(mu_);
     batches_.push_back({std::move(event_id), std::move(rows), std::move(done)});
   }
@@ -138,7 +138,8 @@ TEST(RegisterBatcher, CapsBatchesAtMaxBatch) {
   RegisterBatcher batcher(&store, {.max_batch = 2, .max_pending = 100});
   int ok = 0;
   auto record = [&](absl::StatusOr<InsertResult> r) { ok += r.ok(); };
-  for (int i = 0; i < 6; ++i) batcher.Insert(Row("e", std::to_string(i)), record);
+  for (int i = 0; i < 6; ++i)
+    batcher.Insert(Row("e", std::to_string(i)), record);
   std::vector<size_t> sizes;
   while (store.open_batches() > 0) {
     ManualStore::Batch b = store.Take();
@@ -160,8 +161,8 @@ TEST(RegisterBatcher, ShedsLoadBeyondMaxPending) {
   batcher.Insert(Row("e", "b"), record);
   batcher.Insert(Row("e", "c"), record);
   batcher.Insert(Row("e", "d"), record);  // third waiting: refused
-  ASSERT_EQ(codes, (std::vector<absl::StatusCode>{
-                       absl::StatusCode::kUnavailable}));
+  ASSERT_EQ(codes,
+            (std::vector<absl::StatusCode>{absl::StatusCode::kUnavailable}));
   ManualStore::Batch a = store.Take();
   ManualStore::InsertAll(a);
   ManualStore::Batch bc = store.Take();

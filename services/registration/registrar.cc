@@ -50,21 +50,20 @@ struct Registrar::Flow {
 std::string RequestFingerprint(const RegisterInput& input) {
   // NUL-separated: no field may contain a NUL (validation rejects control
   // characters), so the encoding is unambiguous.
-  const std::string canonical = absl::StrCat(
-      "register.v1", std::string(1, '\0'), input.ticket_type_id,
-      std::string(1, '\0'), input.attendee.email, std::string(1, '\0'),
-      input.attendee.full_name, std::string(1, '\0'),
-      input.attendee.organization, std::string(1, '\0'),
-      input.attendee.country_code);
+  const std::string canonical =
+      absl::StrCat("register.v1", std::string(1, '\0'), input.ticket_type_id,
+                   std::string(1, '\0'), input.attendee.email,
+                   std::string(1, '\0'), input.attendee.full_name,
+                   std::string(1, '\0'), input.attendee.organization,
+                   std::string(1, '\0'), input.attendee.country_code);
   return crypto::Sha256Hex(canonical);
 }
 
 std::string HoldIdFor(const std::string& event_id,
                       const std::string& request_id, int generation) {
-  const std::string digest = crypto::Sha256Hex(
-      absl::StrCat("hold.v1", std::string(1, '\0'), event_id,
-                   std::string(1, '\0'), request_id, std::string(1, '\0'),
-                   generation));
+  const std::string digest = crypto::Sha256Hex(absl::StrCat(
+      "hold.v1", std::string(1, '\0'), event_id, std::string(1, '\0'),
+      request_id, std::string(1, '\0'), generation));
   return absl::StrCat("reg-", digest.substr(0, 40));
 }
 
@@ -149,8 +148,7 @@ void Registrar::Register(RegisterInput input, Done done) {
     auto it = in_flight_.find(flow->key);
     if (it != in_flight_.end()) {
       // A copy of this request is in flight here: wait for its answer.
-      it->second.waiters.push_back(
-          {flow->fingerprint, std::move(flow->done)});
+      it->second.waiters.push_back({flow->fingerprint, std::move(flow->done)});
       return;
     }
     if (static_cast<int64_t>(in_flight_.size()) >= options_.max_in_flight) {
@@ -241,10 +239,9 @@ void Registrar::Reserve(std::shared_ptr<Flow> flow) {
 void Registrar::OnReserve(std::shared_ptr<Flow> flow,
                           absl::StatusOr<v1::ReserveResponse> response) {
   if (metrics_ != nullptr) {
-    metrics_->ObserveReserve(
-        std::chrono::duration<double>(SteadyClock::now() -
-                                      flow->reserve_started)
-            .count());
+    metrics_->ObserveReserve(std::chrono::duration<double>(
+                                 SteadyClock::now() - flow->reserve_started)
+                                 .count());
   }
   if (!response.ok()) {
     const absl::Status& s = response.status();
@@ -376,8 +373,7 @@ void Registrar::Abandon(const std::string& event_id,
   // this request on another replica, sharing the derived hold id) stores a
   // registration on the seat being released.
   store_->AbandonHold(
-      event_id, hold_id,
-      [this, hold_id](absl::StatusOr<bool> may_release) {
+      event_id, hold_id, [this, hold_id](absl::StatusOr<bool> may_release) {
         if (!may_release.ok() || !*may_release) {
           if (!may_release.ok()) {
             // The hold expires on its own (hold TTL + one sweep).

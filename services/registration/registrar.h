@@ -141,8 +141,7 @@ class Registrar {
     std::vector<Waiter> waiters;
   };
 
-  void OnEvent(std::shared_ptr<Flow> flow,
-               absl::StatusOr<EventSnapshot> event);
+  void OnEvent(std::shared_ptr<Flow> flow, absl::StatusOr<EventSnapshot> event);
   static std::string EmailKey(const RegisterInput& input);
   void PreCheck(std::shared_ptr<Flow> flow);
   void OnLookup(std::shared_ptr<Flow> flow,

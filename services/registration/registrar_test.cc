@@ -92,9 +92,8 @@ TEST(CheckOpen, AnswersTheWindowAndTheTicketType) {
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(GetErrorReason(missing), "TICKET_TYPE_NOT_FOUND");
 
-  absl::Status early =
-      CheckOpen(Event(now + absl::Seconds(90), now + absl::Hours(1)),
-                "delegate", now);
+  absl::Status early = CheckOpen(
+      Event(now + absl::Seconds(90), now + absl::Hours(1)), "delegate", now);
   EXPECT_EQ(early.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(GetErrorReason(early), "REGISTRATION_NOT_OPEN_YET");
   EXPECT_EQ(GetErrorMetadata(early, "registration_opens_at"),

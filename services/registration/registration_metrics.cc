@@ -8,9 +8,8 @@ namespace {
 const char* RejectClass(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
-      return GetErrorReason(status) == "REQUEST_ID_REUSED"
-                 ? "request_id_reused"
-                 : "invalid";
+      return GetErrorReason(status) == "REQUEST_ID_REUSED" ? "request_id_reused"
+                                                           : "invalid";
     case absl::StatusCode::kNotFound:
       return "not_found";
     case absl::StatusCode::kFailedPrecondition:
@@ -45,9 +44,10 @@ RegistrationMetrics::RegistrationMetrics(prometheus::Registry& registry)
                     .Help("Latency of the quota Reserve of one Register, "
                           "retries included.")
                     .Register(registry)
-                    .Add({}, prometheus::Histogram::BucketBoundaries{
-                                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                 0.25, 0.5, 1, 2.5, 5})),
+                    .Add({},
+                         prometheus::Histogram::BucketBoundaries{
+                             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                             0.5, 1, 2.5, 5})),
       batch_(&prometheus::BuildHistogram()
                   .Name("admit_registration_batch_size")
                   .Help("Registrations inserted per group-commit "

@@ -45,9 +45,7 @@ class RegistrationMetrics {
   // Classifies a Register error (see the header comment).
   void CountRejected(const absl::Status& status);
   void ObserveReserve(double seconds) { reserve_->Observe(seconds); }
-  void ObserveBatch(size_t size) {
-    batch_->Observe(static_cast<double>(size));
-  }
+  void ObserveBatch(size_t size) { batch_->Observe(static_cast<double>(size)); }
 
  private:
   prometheus::Family<prometheus::Counter>& registrations_;

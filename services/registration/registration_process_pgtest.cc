@@ -161,19 +161,18 @@ class RegistrationProcess {
 using StoredRows = std::map<std::string, std::pair<int, std::string>>;
 
 StoredRows Registrations(pg::Pool& pool, const std::string& event_id) {
-  auto rows = pool.Run(
-      [&](pqxx::connection& conn) -> absl::StatusOr<StoredRows> {
-        pqxx::work tx(conn);
-        StoredRows out;
-        for (const auto& r : tx.exec_params(
-                 "SELECT registration_id, status, COALESCE(hold_id, '') FROM "
-                 "registration.registrations WHERE event_id = $1",
-                 event_id)) {
-          out[r[0].as<std::string>()] = {r[1].as<int>(),
-                                         r[2].as<std::string>()};
-        }
-        return out;
-      });
+  auto rows = pool.Run([&](pqxx::connection& conn)
+                           -> absl::StatusOr<StoredRows> {
+    pqxx::work tx(conn);
+    StoredRows out;
+    for (const auto& r : tx.exec_params(
+             "SELECT registration_id, status, COALESCE(hold_id, '') FROM "
+             "registration.registrations WHERE event_id = $1",
+             event_id)) {
+      out[r[0].as<std::string>()] = {r[1].as<int>(), r[2].as<std::string>()};
+    }
+    return out;
+  });
   EXPECT_TRUE(rows.ok()) << rows.status();
   return rows.ok() ? *rows : StoredRows{};
 }
@@ -262,8 +261,8 @@ TEST(RegistrationProcess, AcknowledgedRegistrationsSurviveSigkill) {
                               if (--remaining == 0) cv.notify_all();
                             });
   }
-  ASSERT_TRUE(admit::testing::WaitFor([&] { return ok_answers >= 50; }, 30s,
-                                      1ms));
+  ASSERT_TRUE(
+      admit::testing::WaitFor([&] { return ok_answers >= 50; }, 30s, 1ms));
   process.Kill();
   {
     std::unique_lock<std::mutex> lock(mu);

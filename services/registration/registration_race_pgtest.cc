@@ -142,16 +142,14 @@ TEST_F(RegistrationRaceTest, NoQuotaIsExceededWithTypeLimitsAndAllotments) {
   // Event 60; delegate 40 of its own; speaker 10; observer only the event.
   // Allotments set directly on the quota service: org "itu" 8 seats
   // event-wide, 5 of them for delegates.
-  v1::Event event =
-      MakeEvent(event_id_, 60, {{"delegate", 40}, {"speaker", 10},
-                                {"observer", 0}});
+  v1::Event event = MakeEvent(
+      event_id_, 60, {{"delegate", 40}, {"speaker", 10}, {"observer", 0}});
   CreateEvent(event);
-  ASSERT_TRUE(qt::SetQuotas(quota_a_->stub(),
-                            qt::SetRequest(event_id_,
-                                           {qt::Limit(qt::OrgKey("itu"), 8),
-                                            qt::Limit(qt::OrgKey("itu",
-                                                                 "delegate"),
-                                                      5)}))
+  ASSERT_TRUE(qt::SetQuotas(
+                  quota_a_->stub(),
+                  qt::SetRequest(event_id_,
+                                 {qt::Limit(qt::OrgKey("itu"), 8),
+                                  qt::Limit(qt::OrgKey("itu", "delegate"), 5)}))
                   .ok());
   const std::vector<std::string> types = {"delegate", "speaker", "observer"};
   // "ITU", " itu " and "Itu" are one organization (match key "itu").

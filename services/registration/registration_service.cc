@@ -242,7 +242,8 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::Register(
             std::move(input),
             [this, reactor, response](absl::StatusOr<RegisterAnswer> answer) {
               server::Guard(reactor, "Register", [&] {
-                if (!answer.ok()) return ToRpcStatus(answer.status(), "Register");
+                if (!answer.ok())
+                  return ToRpcStatus(answer.status(), "Register");
                 RecordToProto(answer->record, clock_(),
                               response->mutable_registration());
                 response->set_manage_token(answer->manage_token);
@@ -260,9 +261,8 @@ void RegistrationServiceImpl::Authorize(
   store_->Get(registration_id,
               [given_hash = std::move(given_hash), next = std::move(next)](
                   absl::StatusOr<RegistrationRecord> record) mutable {
-                if (record.ok() &&
-                    !crypto::ConstantTimeEquals(given_hash,
-                                                record->token_hash)) {
+                if (record.ok() && !crypto::ConstantTimeEquals(
+                                       given_hash, record->token_hash)) {
                   return next(RegistrationNotFoundError());
                 }
                 next(std::move(record));
@@ -353,10 +353,10 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::CancelRegistration(
                          changed](absl::StatusOr<v1::ReleaseResponse>
                                       released) mutable {
                           if (!released.ok()) {
-                            log::Warn("cannot release a cancelled hold",
-                                      {{"hold_id", hold_id},
-                                       {"error",
-                                        released.status().ToString()}});
+                            log::Warn(
+                                "cannot release a cancelled hold",
+                                {{"hold_id", hold_id},
+                                 {"error", released.status().ToString()}});
                             return finish(ToGrpcStatus(absl::UnavailableError(
                                 "the registration is cancelled but its seat "
                                 "could not be released yet; retry the "
@@ -400,35 +400,36 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::GetAvailability(
           reactor->Finish(status);
           End();
         };
-        events_->Get(event_id, [this, response, finish](
-                                   absl::StatusOr<EventSnapshot> event) mutable {
-          if (!event.ok()) {
-            return finish(ToRpcStatus(event.status(), "GetAvailability"));
-          }
-          EventSnapshot snapshot = std::move(*event);
-          availability_.Get(
-              snapshot->id(),
-              [this, response, finish, snapshot](
-                  absl::StatusOr<AvailabilityCache::Figures> figures) mutable {
-                if (!figures.ok()) {
-                  // The event exists here; quota not knowing it is a setup
-                  // gap (or outage): retryable, not NOT_FOUND.
-                  absl::Status s = figures.status();
-                  if (s.code() == absl::StatusCode::kNotFound) {
-                    s = absl::UnavailableError(
-                        "the event's capacity is not set up yet; retry");
-                  }
-                  return finish(ToRpcStatus(s, "GetAvailability"));
-                }
-                grpc::Status status = server::CallGuarded(
-                    "GetAvailability", [&] {
-                      AvailabilityToProto(*snapshot, **figures, clock_(),
-                                          response);
-                      return grpc::Status::OK;
-                    });
-                finish(status);
-              });
-        });
+        events_->Get(
+            event_id, [this, response,
+                       finish](absl::StatusOr<EventSnapshot> event) mutable {
+              if (!event.ok()) {
+                return finish(ToRpcStatus(event.status(), "GetAvailability"));
+              }
+              EventSnapshot snapshot = std::move(*event);
+              availability_.Get(
+                  snapshot->id(), [this, response, finish, snapshot](
+                                      absl::StatusOr<AvailabilityCache::Figures>
+                                          figures) mutable {
+                    if (!figures.ok()) {
+                      // The event exists here; quota not knowing it is a setup
+                      // gap (or outage): retryable, not NOT_FOUND.
+                      absl::Status s = figures.status();
+                      if (s.code() == absl::StatusCode::kNotFound) {
+                        s = absl::UnavailableError(
+                            "the event's capacity is not set up yet; retry");
+                      }
+                      return finish(ToRpcStatus(s, "GetAvailability"));
+                    }
+                    grpc::Status status =
+                        server::CallGuarded("GetAvailability", [&] {
+                          AvailabilityToProto(*snapshot, **figures, clock_(),
+                                              response);
+                          return grpc::Status::OK;
+                        });
+                    finish(status);
+                  });
+            });
         return absl::OkStatus();
       });
 }

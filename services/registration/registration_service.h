@@ -91,10 +91,9 @@ class RegistrationServiceImpl final
  private:
   // Reads the registration and checks the token; `next` gets the record or
   // REGISTRATION_NOT_FOUND.
-  void Authorize(const std::string& registration_id,
-                 const std::string& manage_token,
-                 absl::AnyInvocable<void(absl::StatusOr<RegistrationRecord>)>
-                     next);
+  void Authorize(
+      const std::string& registration_id, const std::string& manage_token,
+      absl::AnyInvocable<void(absl::StatusOr<RegistrationRecord>)> next);
   // The seam for waitlist promotion (confirmation issue): called after a
   // cancellation freed a held or sold seat of `ticket_type_id`. No-op today.
   void SeatFreed(const std::string& event_id,

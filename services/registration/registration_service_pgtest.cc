@@ -116,8 +116,8 @@ TEST_F(RegistrationServiceTest, EachBadFieldIsNamed) {
   worse.mutable_attendee()->set_country_code("");
   std::vector<std::string> fields =
       Fields(Register(a_->stub(), worse).status());
-  for (const char* f : {"request_id", "attendee.email",
-                        "attendee.country_code"}) {
+  for (const char* f :
+       {"request_id", "attendee.email", "attendee.country_code"}) {
     EXPECT_NE(std::find(fields.begin(), fields.end(), f), fields.end()) << f;
   }
   // Nothing was stored for any of them.
@@ -147,9 +147,8 @@ TEST_F(RegistrationServiceTest, GarbageDoesNotHurtTheServer) {
   garbage.mutable_attendee()->set_country_code("\xe2\x82");
   EXPECT_FALSE(Register(a_->stub(), garbage).ok());
   // Raw bytes that are not a RegisterRequest at all.
-  grpc::GenericStub generic(
-      grpc::CreateChannel(a_->server().grpc_target(),
-                          grpc::InsecureChannelCredentials()));
+  grpc::GenericStub generic(grpc::CreateChannel(
+      a_->server().grpc_target(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 5s);
   const std::string junk = "\x0a\xff\xff\xff\xff\x0f garbage";
@@ -318,7 +317,8 @@ TEST_F(RegistrationServiceTest, SameEmailOnOneReplicaTakesOneSeatOnly) {
     requests.push_back(
         RegisterRequestFor(event_id_, "delegate", "one@example.org"));
   }
-  ConcurrentRegisterResult result = RegisterConcurrently({&a_->stub()}, requests);
+  ConcurrentRegisterResult result =
+      RegisterConcurrently({&a_->stub()}, requests);
   int ok = 0;
   for (const auto& answer : result.answers) {
     if (answer.ok()) {
@@ -354,7 +354,8 @@ TEST_F(RegistrationServiceTest, AReplicaOverItsInFlightLimitShedsAtOnce) {
     requests.push_back(RegisterRequestFor(
         event_id_, "delegate", absl::StrCat("shed", i, "@example.org")));
   }
-  ConcurrentRegisterResult result = RegisterConcurrently({&c->stub()}, requests);
+  ConcurrentRegisterResult result =
+      RegisterConcurrently({&c->stub()}, requests);
   int ok = 0, busy = 0;
   for (const auto& answer : result.answers) {
     if (answer.ok()) {
@@ -378,8 +379,8 @@ TEST_F(RegistrationServiceTest, GetAndCancelNeedTheRightToken) {
   auto mine = Register(a_->stub(),
                        RegisterRequestFor(event_id_, "delegate", "a@ex.org"));
   ASSERT_TRUE(mine.ok()) << mine.status();
-  auto theirs = Register(
-      a_->stub(), RegisterRequestFor(event_id_, "delegate", "b@ex.org"));
+  auto theirs = Register(a_->stub(),
+                         RegisterRequestFor(event_id_, "delegate", "b@ex.org"));
   ASSERT_TRUE(theirs.ok()) << theirs.status();
   ASSERT_EQ(theirs->registration().status(),
             v1::REGISTRATION_STATUS_WAITLISTED);
@@ -440,8 +441,7 @@ TEST_F(RegistrationServiceTest, GetAndCancelNeedTheRightToken) {
 }
 
 TEST_F(RegistrationServiceTest, AvailabilityFollowsTheQuotasAndWaitlists) {
-  CreateEvent(
-      MakeEvent(event_id_, 5, {{"delegate", 3}, {"observer", 0}}));
+  CreateEvent(MakeEvent(event_id_, 5, {{"delegate", 3}, {"observer", 0}}));
   auto before = GetAvailability(a_->stub(), event_id_);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(before->capacity(), 5);

@@ -73,13 +73,13 @@ TEST_F(RegistrationStoreTest, OneBatchDecidesDuplicatesInArrivalOrder) {
   const std::string stored_id = (*first)[0]->record.registration_id;
 
   auto batch = Insert({
-      Row("r2", "y@ex.org"),            // waitlisted, inserted
-      Row("r1", "x@ex.org", "h1"),      // same request as a stored row
-      Row("r3", "x@ex.org", "h3"),      // email of a stored live row
-      Row("r4", "z@ex.org"),            // inserted
-      Row("r4", "z@ex.org"),            // repeat of r4 within the batch
-      Row("r5", "z@ex.org", "h5"),      // email taken earlier in the batch
-      Row("r6", "w@ex.org", "", "b"),   // another type's waitlist
+      Row("r2", "y@ex.org"),           // waitlisted, inserted
+      Row("r1", "x@ex.org", "h1"),     // same request as a stored row
+      Row("r3", "x@ex.org", "h3"),     // email of a stored live row
+      Row("r4", "z@ex.org"),           // inserted
+      Row("r4", "z@ex.org"),           // repeat of r4 within the batch
+      Row("r5", "z@ex.org", "h5"),     // email taken earlier in the batch
+      Row("r6", "w@ex.org", "", "b"),  // another type's waitlist
   });
   ASSERT_TRUE(batch.ok()) << batch.status();
   const auto& r = *batch;
@@ -108,8 +108,8 @@ TEST_F(RegistrationStoreTest, OneBatchDecidesDuplicatesInArrivalOrder) {
 }
 
 TEST_F(RegistrationStoreTest, CancelShortensTheWaitlistBehindIt) {
-  auto batch = Insert({Row("q1", "1@ex.org"), Row("q2", "2@ex.org"),
-                       Row("q3", "3@ex.org")});
+  auto batch = Insert(
+      {Row("q1", "1@ex.org"), Row("q2", "2@ex.org"), Row("q3", "3@ex.org")});
   ASSERT_TRUE(batch.ok());
   const std::string first = (*batch)[0]->record.registration_id;
   const std::string third = (*batch)[2]->record.registration_id;

@@ -62,9 +62,9 @@ void StaticEventSource::Get(const std::string& event_id, Callback done) {
     if (it != events_.end()) snapshot = it->second;
   }
   if (snapshot == nullptr) {
-    std::move(done)(WithErrorInfo(
-        absl::NotFoundError(absl::StrCat("no event ", event_id)),
-        "EVENT_NOT_FOUND"));
+    std::move(done)(
+        WithErrorInfo(absl::NotFoundError(absl::StrCat("no event ", event_id)),
+                      "EVENT_NOT_FOUND"));
     return;
   }
   std::move(done)(std::move(snapshot));
@@ -190,8 +190,7 @@ RegistrationReplica::~RegistrationReplica() {
   pool_.reset();
 }
 
-std::string QuotaTarget(
-    const std::vector<quota::testing::Replica*>& replicas) {
+std::string QuotaTarget(const std::vector<quota::testing::Replica*>& replicas) {
   std::vector<std::string> addresses;
   for (auto* r : replicas) {
     addresses.push_back(absl::StrCat("127.0.0.1:", r->server().grpc_port()));
@@ -236,9 +235,8 @@ absl::StatusOr<v1::Registration> CancelRegistration(
   v1::CancelRegistrationRequest request;
   request.set_registration_id(id);
   request.set_manage_token(token);
-  return Blocking<v1::Registration>([&](auto* c, auto* r) {
-    return stub.CancelRegistration(c, request, r);
-  });
+  return Blocking<v1::Registration>(
+      [&](auto* c, auto* r) { return stub.CancelRegistration(c, request, r); });
 }
 
 absl::StatusOr<v1::Availability> GetAvailability(
@@ -327,15 +325,15 @@ absl::StatusOr<EventRows> ReadEventRows(pg::Pool& pool,
              event_id)) {
       rows.waitlist_seqs.push_back(r[0].as<int64_t>());
     }
-    rows.outbox_rows =
-        tx.exec_params("SELECT count(*) FROM registration.outbox WHERE "
-                       "event_id = $1",
-                       event_id)[0][0]
-            .as<int>();
-    for (const auto& r : tx.exec_params(
-             "SELECT ticket_type_id, waitlisted FROM "
-             "registration.waitlist_counters WHERE event_id = $1",
-             event_id)) {
+    rows.outbox_rows = tx.exec_params(
+                             "SELECT count(*) FROM registration.outbox WHERE "
+                             "event_id = $1",
+                             event_id)[0][0]
+                           .as<int>();
+    for (const auto& r :
+         tx.exec_params("SELECT ticket_type_id, waitlisted FROM "
+                        "registration.waitlist_counters WHERE event_id = $1",
+                        event_id)) {
       rows.waitlist_counter[r[0].as<std::string>()] = r[1].as<int>();
     }
     return rows;
@@ -359,8 +357,8 @@ absl::StatusOr<std::map<std::string, QuotaRow>> ReadQuotas(
                         : kind == 2 ? absl::StrCat("type:", type)
                                     : absl::StrCat("org:", org);
       if (kind == 3 && !type.empty()) absl::StrAppend(&key, "/type:", type);
-      out[key] = QuotaRow{r[3].as<int32_t>(), r[4].as<int32_t>(),
-                          r[5].as<int32_t>()};
+      out[key] =
+          QuotaRow{r[3].as<int32_t>(), r[4].as<int32_t>(), r[5].as<int32_t>()};
     }
     return out;
   });

@@ -94,8 +94,7 @@ class RegistrationReplica {
 };
 
 // "ipv4:127.0.0.1:<port>,..." for the quota replicas.
-std::string QuotaTarget(
-    const std::vector<quota::testing::Replica*>& replicas);
+std::string QuotaTarget(const std::vector<quota::testing::Replica*>& replicas);
 
 // A Register request with a random request_id.
 v1::RegisterRequest RegisterRequestFor(const std::string& event_id,
