@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/key.h"
 #include "common/log/log.h"
 
 namespace admit::crypto {
@@ -44,63 +45,15 @@ const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-// Checks that `text` is written in one base64 alphabet with at most two
-// trailing '=' and sets `url_safe` to which one. Hand-written because absl's
-// decoders are lenient: they skip whitespace and take '.' for '='.
-bool CheckBase64Alphabet(std::string_view text, bool& url_safe) {
-  size_t end = text.size();
-  while (end > 0 && text[end - 1] == '=') --end;
-  if (text.size() - end > 2) return false;
-  bool standard_only = false;
-  url_safe = false;
-  for (size_t i = 0; i < end; ++i) {
-    const char c = text[i];
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-        (c >= '0' && c <= '9')) {
-      continue;
-    }
-    if (c == '+' || c == '/') {
-      standard_only = true;
-    } else if (c == '-' || c == '_') {
-      url_safe = true;
-    } else {
-      return false;
-    }
-  }
-  return !(standard_only && url_safe);
-}
-
 }  // namespace
 
 absl::StatusOr<Sealer> Sealer::FromBase64Key(std::string_view key_base64) {
-  if (key_base64.empty()) {
-    return absl::InvalidArgumentError("sealing key is empty");
-  }
-  bool url_safe = false;
-  if (!CheckBase64Alphabet(key_base64, url_safe)) {
-    return absl::InvalidArgumentError(
-        "sealing key is not base64: it has characters outside one base64 "
-        "alphabet (standard or URL-safe), or misplaced '=' padding");
-  }
-  std::string raw;
-  // Debian's abseil has its own string_view type, not std::string_view.
-  const absl::string_view text(key_base64.data(), key_base64.size());
-  const bool decoded = url_safe ? absl::WebSafeBase64Unescape(text, &raw)
-                                : absl::Base64Unescape(text, &raw);
-  if (!decoded) {
-    OPENSSL_cleanse(raw.data(), raw.size());
-    return absl::InvalidArgumentError(
-        "sealing key is not valid base64 (wrong length or padding)");
-  }
-  if (raw.size() != kKeyBytes) {
-    const size_t size = raw.size();
-    OPENSSL_cleanse(raw.data(), raw.size());
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sealing key decodes to ", size, " bytes; AES-256 needs exactly 32"));
-  }
+  absl::StatusOr<std::string> raw =
+      DecodeBase64Key(key_base64, kKeyBytes, "sealing key");
+  if (!raw.ok()) return raw.status();
   std::array<unsigned char, kKeyBytes> key;
-  std::copy(raw.begin(), raw.end(), key.begin());
-  OPENSSL_cleanse(raw.data(), raw.size());
+  std::copy(raw->begin(), raw->end(), key.begin());
+  OPENSSL_cleanse(raw->data(), raw->size());
   Sealer sealer(key);
   OPENSSL_cleanse(key.data(), key.size());
   return sealer;

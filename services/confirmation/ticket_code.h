@@ -12,8 +12,10 @@
 #ifndef ADMIT_SERVICES_CONFIRMATION_TICKET_CODE_H_
 #define ADMIT_SERVICES_CONFIRMATION_TICKET_CODE_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 
@@ -33,6 +35,18 @@ class TicketCoder {
   // True iff `code` (trimmed, case-insensitive) is the code of
   // `registration_id`; compared in constant time.
   bool Verify(std::string_view registration_id, std::string_view code) const;
+
+  // True iff `code` has the form of a code ("T" + 26 upper-case base32
+  // characters whose last one carries no bits beyond the 128), so a forged
+  // or mistyped one is refused before any lookup.
+  static bool IsWellFormed(std::string_view code);
+
+  TicketCoder(const TicketCoder&) = default;
+  TicketCoder& operator=(const TicketCoder&) = default;
+  TicketCoder(TicketCoder&&) = default;
+  TicketCoder& operator=(TicketCoder&&) = default;
+  // Wipes the key.
+  ~TicketCoder();
 
  private:
   explicit TicketCoder(std::string key) : key_(std::move(key)) {}
