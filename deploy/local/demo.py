@@ -12,6 +12,10 @@ over gRPC:
      (the second answer is the first one again: idempotency);
   3. RegistrationService.GetRegistration with the manage token;
   4. RegistrationService.GetAvailability;
+  5. (with the confirmation service running) waits for the confirmation email
+     in the SMTP sink's Maildir (ADMIT_MAILDIR/new), takes the token from its
+     link and calls ConfirmationService.ConfirmRegistration, then waits for
+     the ticket email;
 printing each request and answer as JSON (protobuf's JSON mapping, the
 format the HTTP gateway speaks). Exits 1 with the gRPC error on a failure.
 
@@ -21,12 +25,16 @@ Needs /usr/bin/python3 with python3-grpcio and python3-protobuf.
 """
 
 import argparse
+import email
+import email.policy
 import os
 import pathlib
 import shlex
 import subprocess
 import sys
+import re
 import tempfile
+import time
 import uuid
 
 import grpc
@@ -86,12 +94,16 @@ def run_demo(env, args):
     from google.protobuf import json_format
     from admit.v1 import common_pb2, organizer_pb2, registration_pb2
 
-    channel = grpc.insecure_channel(env["ADMIT_REGISTRATION_GRPC"])
+    registration_channel = grpc.insecure_channel(env["ADMIT_REGISTRATION_GRPC"])
+    confirmation_channel = (grpc.insecure_channel(env["ADMIT_CONFIRMATION_GRPC"])
+                            if env.get("ADMIT_CONFIRMATION_GRPC") else None)
     admin = [("authorization", "Bearer " + env["ADMIT_BOOTSTRAP_ADMIN_KEY"])]
 
     def call(service, method, request, response_type, metadata=None):
         print(f"\n>>> {service}.{method}")
         print(json_format.MessageToJson(request))
+        channel = (confirmation_channel if service == "ConfirmationService"
+                   else registration_channel)
         stub = channel.unary_unary(
             f"/admit.v1.{service}/{method}",
             request_serializer=lambda m: m.SerializeToString(),
@@ -117,6 +129,7 @@ def run_demo(env, args):
         request_id=str(uuid.uuid4()), event_id=args.event_id, ticket_type_id="delegate",
         attendee=common_pb2.Attendee(email=args.email, full_name="Ann Lee",
                                      organization="ITU", country_code="ch"))
+    registered_at = time.time()
     first = call("RegistrationService", "Register", register, registration_pb2.RegisterResponse)
     again = call("RegistrationService", "Register", register, registration_pb2.RegisterResponse)
     if again != first:
@@ -130,6 +143,40 @@ def run_demo(env, args):
     call("RegistrationService", "GetAvailability",
          registration_pb2.GetAvailabilityRequest(event_id=args.event_id),
          common_pb2.Availability)
+
+    if not env.get("ADMIT_CONFIRMATION_GRPC") or not env.get("ADMIT_MAILDIR"):
+        print("\n(the confirmation service is not running: no email step)")
+        return
+    from admit.v1 import confirmation_pb2
+    maildir = pathlib.Path(env["ADMIT_MAILDIR"]) / "new"
+    path, message = wait_for_mail(maildir, args.email, registered_at, seen=set())
+    print(f"\n--- the confirmation email: {path}")
+    print(f"Subject: {message['Subject']}")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    token = re.search(r"#token=([A-Za-z0-9_-]{22})", text).group(1)
+    print(f"(its link carries the token {token})")
+    confirmed = call("ConfirmationService", "ConfirmRegistration",
+                     confirmation_pb2.ConfirmRegistrationRequest(token=token),
+                     common_pb2.Registration)
+    if confirmed.status != common_pb2.REGISTRATION_STATUS_CONFIRMED:
+        sys.exit("ConfirmRegistration did not confirm the registration")
+    ticket_path, ticket = wait_for_mail(maildir, args.email, registered_at, seen={path})
+    print(f"\n--- the ticket email (code {confirmed.ticket_code} as text and QR): {ticket_path}")
+    print(f"Subject: {ticket['Subject']}")
+
+
+def wait_for_mail(maildir, address, since, seen, deadline_s=30):
+    """The first message to `address` filed after `since` and not in `seen`: (path, message)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for path in sorted(maildir.glob("*"), key=lambda p: p.stat().st_mtime):
+            if path in seen or path.stat().st_mtime < since - 1:
+                continue
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if address.lower() in message.get("X-Original-To", "").lower():
+                return path, message
+        time.sleep(0.2)
+    sys.exit(f"no email to {address} arrived in {maildir} within {deadline_s} s")
 
 
 if __name__ == "__main__":
