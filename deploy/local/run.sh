@@ -32,9 +32,11 @@
 # ADMIT_<NAME>_PID, plus ADMIT_SERVICES (those started) and ADMIT_RUN_PID; it is
 # written once everything is SERVING and removed at shutdown.
 # RUNDIR/secrets.env (mode 0600, made on the first run, kept afterwards) holds
-# ADMIT_REGISTRATION_TOKEN_KEY and ADMIT_BOOTSTRAP_ADMIN_KEY (the organizer API
-# key that deploy/local/demo.py uses); every service gets them, and so does
-# endpoints.env (also 0600).
+# ADMIT_REGISTRATION_TOKEN_KEY, ADMIT_BOOTSTRAP_ADMIN_KEY (the organizer API
+# key that deploy/local/demo.py uses), ADMIT_CONFIRMATION_TOKEN_KEY and
+# ADMIT_TICKET_KEY (admit-confirmation; appended to an older file); every
+# service gets them, and so does endpoints.env (also 0600). admit-confirmation
+# sends to the stack's SMTP sink (ADMIT_SMTP_URL of stack.env).
 set -euo pipefail
 
 # A script that starts us in the background hands us SIGINT ignored, and bash
@@ -155,6 +157,17 @@ PY
   )
   log "made this installation's secrets: $secrets"
 fi
+# Keys added after a local installation first made its secrets.env (the
+# confirmation service's token-sealing and ticket keys) are appended once.
+for key in ADMIT_CONFIRMATION_TOKEN_KEY ADMIT_TICKET_KEY; do
+  if ! grep -q "^export $key=" "$secrets"; then
+    (
+      umask 077
+      echo "export $key=$("$ADMIT_PY" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')" >>"$secrets"
+    )
+    log "added $key to $secrets"
+  fi
+done
 # shellcheck source=/dev/null
 source "$secrets"
 
