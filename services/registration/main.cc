@@ -19,10 +19,14 @@
 #include "common/server/server.h"
 #include "services/registration/admin_command.h"
 #include "services/registration/event_wiring.h"
+#include "services/registration/expiry_sweeper.h"
+#include "services/registration/lifecycle_service.h"
+#include "services/registration/lifecycle_store.h"
 #include "services/registration/pg_registration_store.h"
 #include "services/registration/quota_client.h"
 #include "services/registration/registration_metrics.h"
 #include "services/registration/registration_service.h"
+#include "services/registration/waitlist_promoter.h"
 
 #ifndef ADMIT_REGISTRATION_SCHEMA_DIR
 #error "ADMIT_REGISTRATION_SCHEMA_DIR must be defined by the build"
@@ -105,6 +109,27 @@ int main(int argc, char** argv) {
                        "usage and waitlist counts (one refresh in flight per "
                        "event).",
                        &availability_ttl);
+  std::chrono::milliseconds expiry_interval{1000};
+  settings.AddDuration("ADMIT_REGISTRATION_EXPIRY_INTERVAL", expiry_interval,
+                       "How often this replica marks PENDING registrations "
+                       "past hold_expires_at EXPIRED, releases their holds "
+                       "and promotes the waitlist (every replica sweeps; "
+                       "rows are claimed with SKIP LOCKED).",
+                       &expiry_interval);
+  std::chrono::milliseconds promotion_interval{5000};
+  settings.AddDuration("ADMIT_REGISTRATION_PROMOTION_INTERVAL",
+                       promotion_interval,
+                       "How often this replica tries to promote every "
+                       "waitlist with someone on it (seats freed by crashes, "
+                       "the quota sweeper or a capacity increase); 0 = only "
+                       "after a cancellation or expiry.",
+                       &promotion_interval);
+  int64_t max_resends = 3;
+  settings.AddInt("ADMIT_REGISTRATION_MAX_RESENDS_PER_HOUR", max_resends,
+                  "QueueConfirmationEmail's limit of resent confirmation "
+                  "emails per registration per rolling hour, when the "
+                  "request gives none.",
+                  &max_resends, 1, 1000);
   registration::EventSettings event_settings;
   registration::AddEventSettings(settings, &event_settings);
   config::LoadOrExit(settings, argc, argv);
@@ -168,6 +193,17 @@ int main(int argc, char** argv) {
                {{"error", events.status().ToString()}});
     return events.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
+  // Expiry and promotion: their threads stop before the quota client, the
+  // events and the pool they use go away (declared after them).
+  registration::PgLifecycleStore lifecycle_store(pool->get(), &quota);
+  registration::WaitlistPromoterOptions promoter_options;
+  promoter_options.interval = absl::FromChrono(promotion_interval);
+  registration::WaitlistPromoter promoter(
+      &lifecycle_store, &(*events)->event_source(), promoter_options);
+  registration::ExpirySweeperOptions sweeper_options;
+  sweeper_options.interval = absl::FromChrono(expiry_interval);
+  registration::ExpirySweeper sweeper(&lifecycle_store, &quota, &promoter,
+                                      sweeper_options);
   server::Server server(server_options);
   registration::RegistrationMetrics metrics(server.metrics_registry());
   registration::RegistrationServiceOptions service_options;
@@ -175,17 +211,29 @@ int main(int argc, char** argv) {
   service_options.registrar.batcher.max_pending = max_pending;
   service_options.registrar.max_in_flight = max_in_flight;
   service_options.availability.ttl = absl::FromChrono(availability_ttl);
+  service_options.seat_freed = [&promoter](const std::string& event_id,
+                                           const std::string& type) {
+    promoter.Kick(event_id, type);
+  };
   registration::RegistrationServiceImpl service(&(*events)->event_source(),
                                                 &store, &quota, &*sealer,
                                                 &metrics, service_options);
+  registration::LifecycleServiceOptions lifecycle_options;
+  lifecycle_options.default_max_resends_per_hour =
+      static_cast<int>(max_resends);
+  registration::LifecycleServiceImpl lifecycle(
+      &(*events)->event_source(), &store, &lifecycle_store, lifecycle_options);
 
   server.AddService(&service);
+  server.AddService(&lifecycle);
   server.AddService(&(*events)->organizer_service());
   server.AddStopHook("api keys", [&events] { (*events)->Stop(); });
   if (absl::Status s = server.Start(); !s.ok()) {
     log::Error("cannot start", {{"error", s.ToString()}});
     return 1;
   }
+  promoter.Start();
+  sweeper.Start();
   log::Info("serving", {{"grpc", server.grpc_target()},
                         {"metrics_port", server.metrics_port()},
                         {"quota", quota_addr}});

@@ -63,7 +63,8 @@ const std::string& Columns() {
       Micros("r.updated_at"), ", ", Micros("r.confirmed_at"), ", ",
       Micros("r.cancelled_at"), ", ", Micros("r.expired_at"), ", ",
       "encode(r.manage_token_hash, 'hex'), "
-      "COALESCE(encode(r.manage_token_sealed, 'hex'), '')"));
+      "COALESCE(encode(r.manage_token_sealed, 'hex'), ''), "
+      "COALESCE(r.ticket_code, '')"));
   return *columns;
 }
 
@@ -157,6 +158,7 @@ RegistrationRecord ReadRecord(const pqxx::row& r) {
   rec.expired_at = OptionalMicros(r[18]);
   rec.token_hash = FromHex(r[19]);
   rec.token_sealed = FromHex(r[20]);
+  rec.ticket_code = r[21].as<std::string>();
   return rec;
 }
 
@@ -296,6 +298,9 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
   // 5. Insert the winners with one statement, and their outbox rows.
   std::vector<std::string> ids, types, req_ids, prints, mails, names, orgs,
       org_keys, countries, statuses, seqs, holds, expiries, hashes, sealed;
+  // The outbox payloads' parts (OUTBOX.md, v1).
+  std::vector<std::string> ev_names, ev_starts, ev_ends, ev_zones, type_names,
+      expiry_texts, position_texts;
   std::map<std::string, int32_t> positions;  // registration_id -> position
   for (size_t i : winners) {
     const NewRegistration& c = commands[i];
@@ -312,10 +317,19 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
     if (c.status == RegistrationStatus::kWaitlisted) {
       Range& range = ranges.at(c.ticket_type_id);
       seqs.push_back(absl::StrCat(range.next_seq++));
+      position_texts.push_back(absl::StrCat(range.next_position));
       positions[c.registration_id] = range.next_position++;
     } else {
       seqs.push_back("-1");
+      position_texts.push_back("0");
     }
+    ev_names.push_back(c.event.name);
+    ev_starts.push_back(c.event.starts_at);
+    ev_ends.push_back(c.event.ends_at);
+    ev_zones.push_back(c.event.time_zone);
+    type_names.push_back(c.event.ticket_type_name);
+    expiry_texts.push_back(
+        c.hold_expires_at ? Rfc3339UtcMicros(*c.hold_expires_at) : "");
     holds.push_back(c.hold_id);
     expiries.push_back(absl::StrCat(
         c.hold_expires_at ? absl::ToUnixMicros(*c.hold_expires_at) : -1));
@@ -359,15 +373,32 @@ absl::StatusOr<std::vector<absl::StatusOr<InsertResult>>> InsertBatchTx(
       return absl::AbortedError(
           "a registration conflicted with a concurrent write; retry");
     }
+    // Payload v1 (OUTBOX.md): everything the message needs, so delivery
+    // does not depend on this service.
     tx.exec_params(
-        "INSERT INTO registration.outbox (kind, registration_id, event_id, "
-        "payload) "
+        "INSERT INTO registration.outbox (kind, reason, registration_id, "
+        "event_id, payload) "
         "SELECT CASE WHEN d.status = 3 THEN 'waitlist' ELSE 'confirmation' "
-        "END, d.id, $1::text, jsonb_build_object('registration_id', d.id, "
-        "'event_id', $1::text, 'ticket_type_id', d.type, 'status', d.status) "
-        "FROM unnest($2::text[], $3::text[], $4::smallint[]) AS d(id, type, "
-        "status)",
-        event_id, TextArray(ids), TextArray(types), TextArray(statuses));
+        "END, CASE WHEN d.status = 3 THEN 'waitlisted' ELSE 'registered' END, "
+        "d.id, $1::text, jsonb_build_object('v', 1, 'reason', CASE WHEN "
+        "d.status = 3 THEN 'waitlisted' ELSE 'registered' END, "
+        "'registration_id', d.id, 'event_id', $1::text, 'ticket_type_id', "
+        "d.type, 'status', d.status, 'attendee', jsonb_build_object('email', "
+        "d.mail, 'full_name', d.name), 'event', jsonb_build_object('name', "
+        "d.ev_name, 'starts_at', d.ev_start, 'ends_at', d.ev_end, "
+        "'time_zone', d.ev_zone), 'ticket_type_name', d.type_name, "
+        "'waitlist_position', d.pos, 'ticket_code', '') || CASE WHEN d.exp = "
+        "'' THEN '{}'::jsonb ELSE jsonb_build_object('hold_expires_at', "
+        "d.exp) END "
+        "FROM unnest($2::text[], $3::text[], $4::smallint[], $5::text[], "
+        "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+        "$11::text[], $12::text[], $13::int[]) AS d(id, type, status, mail, "
+        "name, ev_name, ev_start, ev_end, ev_zone, type_name, exp, pos)",
+        event_id, TextArray(ids), TextArray(types), TextArray(statuses),
+        TextArray(mails), TextArray(names), TextArray(ev_names),
+        TextArray(ev_starts), TextArray(ev_ends), TextArray(ev_zones),
+        TextArray(type_names), TextArray(expiry_texts),
+        TextArray(position_texts));
   }
 
   // 6. Answers, in order.
@@ -498,6 +529,20 @@ absl::StatusOr<CancelResult> CancelTx(pqxx::work& tx, const std::string& id) {
 }
 
 }  // namespace
+
+namespace internal {
+
+void LockEvent(pqxx::work& tx, const std::string& event_id) {
+  registration::LockEvent(tx, event_id);
+}
+
+absl::StatusOr<RegistrationRecord> SelectRecord(pqxx::transaction_base& tx,
+                                                const std::string& id,
+                                                bool for_update) {
+  return registration::SelectRecord(tx, id, for_update);
+}
+
+}  // namespace internal
 
 PgRegistrationStore::PgRegistrationStore(pg::Pool* pool, pg::RetryPolicy retry)
     : pool_(pool), retry_(retry) {}

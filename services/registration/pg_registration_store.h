@@ -87,6 +87,16 @@ namespace internal {
 // escaped, so any string round-trips.
 std::string TextArray(const std::vector<std::string>& values);
 
+// Shared with lifecycle_store.cc (same tables, same rules):
+// Locks the event's event_counters row (creating it on first use), in a
+// statement of its own.
+void LockEvent(pqxx::work& tx, const std::string& event_id);
+// The registration by id (FOR UPDATE OF r when `for_update`), or NOT_FOUND
+// REGISTRATION_NOT_FOUND.
+absl::StatusOr<RegistrationRecord> SelectRecord(pqxx::transaction_base& tx,
+                                                const std::string& id,
+                                                bool for_update);
+
 }  // namespace internal
 }  // namespace admit::registration
 

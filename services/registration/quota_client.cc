@@ -117,4 +117,19 @@ void GrpcQuotaClient::GetUsage(std::string event_id,
   Attempt(std::move(call));
 }
 
+void QuotaClient::Commit(std::string /*hold_id*/,
+                         Callback<v1::CommitResponse> done) {
+  done(absl::UnimplementedError("this quota client cannot commit holds"));
+}
+
+void GrpcQuotaClient::Commit(std::string hold_id,
+                             Callback<v1::CommitResponse> done) {
+  auto call = std::make_shared<Call<v1::CommitRequest, v1::CommitResponse>>();
+  call->invoke = &v1::QuotaService::Stub::async_interface::Commit;
+  call->request.set_hold_id(std::move(hold_id));
+  call->done = std::move(done);
+  Begin();
+  Attempt(std::move(call));
+}
+
 }  // namespace admit::registration

@@ -39,6 +39,9 @@ class QuotaClient {
   // QuotaService.GetUsage.
   virtual void GetUsage(std::string event_id,
                         Callback<v1::GetUsageResponse> done) = 0;
+  // QuotaService.Commit; idempotent. The default (for fakes that have no
+  // use for it) answers UNIMPLEMENTED.
+  virtual void Commit(std::string hold_id, Callback<v1::CommitResponse> done);
 };
 
 struct GrpcQuotaClientOptions {
@@ -68,6 +71,7 @@ class GrpcQuotaClient final : public QuotaClient {
                Callback<v1::ReleaseResponse> done) override;
   void GetUsage(std::string event_id,
                 Callback<v1::GetUsageResponse> done) override;
+  void Commit(std::string hold_id, Callback<v1::CommitResponse> done) override;
 
  private:
   template <typename Request, typename Response>

@@ -42,6 +42,7 @@ struct Registrar::Flow {
   int generation = 0;
   std::string hold_id;  // the hold this flow owns a seat with; "" = none
   std::optional<absl::Time> hold_expires_at;
+  OutboxEvent event;  // for the outbox payload
   SteadyClock::time_point reserve_started;
   std::string manage_token;  // of the row this flow inserts
   bool owns_email = false;   // holds the by_email_ entry of its email
@@ -178,6 +179,7 @@ void Registrar::OnEvent(std::shared_ptr<Flow> flow,
     return Finish(flow, open);
   }
   flow->hold_ttl = HoldTtl(e);
+  flow->event = OutboxEventFor(e, flow->input.ticket_type_id);
   {
     // One flow per (event, email) past this point on this replica: a
     // request with the email of a registration in flight here (a double
@@ -289,6 +291,7 @@ void Registrar::Store(std::shared_ptr<Flow> flow) {
                                      : RegistrationStatus::kPendingConfirmation;
   row.hold_id = flow->hold_id;
   row.hold_expires_at = flow->hold_expires_at;
+  row.event = flow->event;
   flow->manage_token = crypto::NewToken();
   row.token_hash = crypto::TokenHash(flow->manage_token);
   row.token_sealed = sealer_->Seal(flow->manage_token, row.registration_id);

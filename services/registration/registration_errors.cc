@@ -1,5 +1,8 @@
 #include "services/registration/registration_errors.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
@@ -68,6 +71,34 @@ absl::Status RegistrationExpiredError() {
       absl::FailedPreconditionError(
           "the registration expired: it holds nothing to cancel"),
       "REGISTRATION_EXPIRED");
+}
+
+absl::Status RegistrationExpiredError(const std::string& message) {
+  return WithErrorInfo(absl::FailedPreconditionError(message),
+                       "REGISTRATION_EXPIRED");
+}
+
+absl::Status RegistrationCancelledError() {
+  return WithErrorInfo(
+      absl::FailedPreconditionError("the registration was cancelled"),
+      "REGISTRATION_CANCELLED");
+}
+
+absl::Status RegistrationNotPendingError(const std::string& message) {
+  return WithErrorInfo(absl::FailedPreconditionError(message),
+                       "REGISTRATION_NOT_PENDING");
+}
+
+absl::Status ResendRateLimitedError(absl::Duration retry_after) {
+  const auto ms = std::chrono::milliseconds(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(
+                               retry_after, absl::Milliseconds(1)))));
+  return WithErrorInfo(
+      RateLimitedError("too many confirmation emails for this registration "
+                       "in the last hour",
+                       ms, "registration",
+                       "confirmation emails per registration per hour"),
+      "RATE_LIMITED");
 }
 
 absl::Status RequestInFlightError() {

@@ -30,6 +30,15 @@ absl::Status EmailAlreadyRegisteredError();
 absl::Status RequestIdReusedError();
 // FAILED_PRECONDITION, REGISTRATION_EXPIRED.
 absl::Status RegistrationExpiredError();
+// FAILED_PRECONDITION, REGISTRATION_EXPIRED, with `message`.
+absl::Status RegistrationExpiredError(const std::string& message);
+// FAILED_PRECONDITION, REGISTRATION_CANCELLED.
+absl::Status RegistrationCancelledError();
+// FAILED_PRECONDITION, REGISTRATION_NOT_PENDING: not PENDING_CONFIRMATION
+// (WAITLISTED, or CONFIRMED for a resend).
+absl::Status RegistrationNotPendingError(const std::string& message);
+// RESOURCE_EXHAUSTED, RATE_LIMITED, with RetryInfo(retry_after).
+absl::Status ResendRateLimitedError(absl::Duration retry_after);
 // ABORTED: a copy of the request is still being processed.
 absl::Status RequestInFlightError();
 // INVALID_ARGUMENT, INVALID_FIELDS: BadRequest on one field.

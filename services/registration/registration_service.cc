@@ -131,6 +131,9 @@ void RecordToProto(const RegistrationRecord& r, absl::Time now,
       r.hold_expires_at.has_value()) {
     TimeToProto(*r.hold_expires_at, out->mutable_hold_expires_at());
   }
+  if (status == RegistrationStatus::kConfirmed) {
+    out->set_ticket_code(r.ticket_code);
+  }
   if (r.confirmed_at) TimeToProto(*r.confirmed_at, out->mutable_confirmed_at());
   if (r.cancelled_at) TimeToProto(*r.cancelled_at, out->mutable_cancelled_at());
   if (expired_at) TimeToProto(*expired_at, out->mutable_expired_at());
@@ -198,6 +201,7 @@ RegistrationServiceImpl::RegistrationServiceImpl(
       quota_(quota),
       metrics_(metrics),
       clock_(options.clock),
+      seat_freed_(options.seat_freed),
       registrar_(events, store, quota, sealer, metrics, options.registrar),
       availability_(quota, store, options.availability) {}
 
@@ -373,11 +377,9 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::CancelRegistration(
 
 void RegistrationServiceImpl::SeatFreed(const std::string& event_id,
                                         const std::string& ticket_type_id) {
-  // Waitlist promotion (reserve for the first WAITLISTED registration of
-  // the type, mark it PENDING_CONFIRMATION, outbox a confirmation) comes
-  // with the confirmation issue.
   log::Debug("seat freed",
              {{"event_id", event_id}, {"ticket_type_id", ticket_type_id}});
+  if (seat_freed_) seat_freed_(event_id, ticket_type_id);
 }
 
 grpc::ServerUnaryReactor* RegistrationServiceImpl::GetAvailability(

@@ -15,8 +15,8 @@
 // its hold can no longer be committed) until the expiry flow marks it.
 // Cancel releases the hold through the quota service after the row is
 // CANCELLED; a failed release answers UNAVAILABLE and a retried Cancel
-// (idempotent) releases again. Waitlist promotion on a freed seat belongs to
-// the confirmation flow: see SeatFreed().
+// (idempotent) releases again; then the freed seat goes to the waitlist
+// (options.seat_freed, see waitlist_promoter.h).
 //
 // Thread safety: as any grpc::Service. Every dependency must outlive it.
 #ifndef ADMIT_SERVICES_REGISTRATION_REGISTRATION_SERVICE_H_
@@ -45,6 +45,9 @@ struct RegistrationServiceOptions {
   RegistrarOptions registrar;
   AvailabilityCacheOptions availability;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Called after a cancellation freed a held or sold seat of (event_id,
+  // ticket_type_id); must not block (WaitlistPromoter::Kick). Empty = none.
+  std::function<void(const std::string&, const std::string&)> seat_freed;
 };
 
 // Domain -> proto, as of `now` (see the lapsed-hold rule above).
@@ -94,8 +97,8 @@ class RegistrationServiceImpl final
   void Authorize(
       const std::string& registration_id, const std::string& manage_token,
       absl::AnyInvocable<void(absl::StatusOr<RegistrationRecord>)> next);
-  // The seam for waitlist promotion (confirmation issue): called after a
-  // cancellation freed a held or sold seat of `ticket_type_id`. No-op today.
+  // Called after a cancellation freed a held or sold seat of
+  // `ticket_type_id`: asks for a waitlist promotion (options.seat_freed).
   void SeatFreed(const std::string& event_id,
                  const std::string& ticket_type_id);
   void Begin();
@@ -106,6 +109,7 @@ class RegistrationServiceImpl final
   QuotaClient* const quota_;
   RegistrationMetrics* const metrics_;
   const std::function<absl::Time()> clock_;
+  const std::function<void(const std::string&, const std::string&)> seat_freed_;
   Registrar registrar_;
   AvailabilityCache availability_;
 

@@ -26,6 +26,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/registration/outbox_payload.h"
 
 namespace admit::registration {
 
@@ -75,6 +76,7 @@ struct RegistrationRecord {
   std::optional<absl::Time> expired_at;
   std::string token_hash;    // raw SHA-256 of the manage token
   std::string token_sealed;  // raw sealed token; "" when no longer kept
+  std::string ticket_code;   // set while CONFIRMED (ConfirmRegistration)
 };
 
 // A registration to insert (status PENDING_CONFIRMATION with a hold, or
@@ -91,6 +93,9 @@ struct NewRegistration {
   std::optional<absl::Time> hold_expires_at;
   std::string token_hash;
   std::string token_sealed;
+  // The event data of its outbox row's payload (OUTBOX.md), from the event
+  // snapshot the flow validated.
+  OutboxEvent event;
 };
 
 // What a batch did with one NewRegistration.
@@ -140,8 +145,9 @@ class RegistrationStore {
                       StoreCallback<RegisterLookup> done) = 0;
 
   // Inserts `registrations` (all of `event_id`, in arrival order) in ONE
-  // transaction, together with one outbox row each (kind "confirmation" for
-  // pending, "waitlist" for waitlisted): locks the event's counter row
+  // transaction, together with one outbox row each (kind "confirmation",
+  // reason "registered" for pending; "waitlist", reason "waitlisted" for
+  // waitlisted; payload v1 of OUTBOX.md): locks the event's counter row
   // (creating it on first use), reads the registrations that conflict on
   // (event, request_id) or (event, email) among live ones, decides each
   // command in order (InsertOutcome), hands waitlisted ones gap-free

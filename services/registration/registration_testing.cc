@@ -166,23 +166,53 @@ std::unique_ptr<RegistrationReplica> RegistrationReplica::Start(
   service_options.registrar.batcher.max_batch = options.max_batch;
   service_options.registrar.max_in_flight = options.max_in_flight;
   service_options.availability.ttl = options.availability_ttl;
+  r->lifecycle_store_ =
+      std::make_unique<PgLifecycleStore>(r->pool_.get(), r->quota_.get());
+  WaitlistPromoterOptions promoter_options;
+  promoter_options.interval = options.promotion_interval;
+  r->promoter_ = std::make_unique<WaitlistPromoter>(r->lifecycle_store_.get(),
+                                                    events, promoter_options);
+  ExpirySweeperOptions sweeper_options;
+  sweeper_options.interval = options.expiry_interval;
+  r->sweeper_ = std::make_unique<ExpirySweeper>(
+      r->lifecycle_store_.get(), r->quota_.get(), r->promoter_.get(),
+      sweeper_options);
+  WaitlistPromoter* promoter = r->promoter_.get();
+  service_options.seat_freed = [promoter](const std::string& event_id,
+                                          const std::string& type) {
+    promoter->Kick(event_id, type);
+  };
   r->service_ = std::make_unique<RegistrationServiceImpl>(
       events, r->store_.get(), r->quota_.get(), &TestSealer(),
       r->metrics_.get(), service_options);
+  r->lifecycle_ = std::make_unique<LifecycleServiceImpl>(
+      events, r->store_.get(), r->lifecycle_store_.get());
   r->server_->AddService(r->service_.get());
+  r->server_->AddService(r->lifecycle_.get());
   if (absl::Status s = r->server_->Start(); !s.ok()) {
     ADD_FAILURE() << "server: " << s;
     return nullptr;
   }
-  r->stub_ = v1::RegistrationService::NewStub(grpc::CreateChannel(
-      r->server_->grpc_target(), grpc::InsecureChannelCredentials()));
+  auto own_channel = grpc::CreateChannel(r->server_->grpc_target(),
+                                         grpc::InsecureChannelCredentials());
+  r->stub_ = v1::RegistrationService::NewStub(own_channel);
+  r->lifecycle_stub_ = v1::RegistrationLifecycleService::NewStub(own_channel);
+  if (options.background) {
+    r->promoter_->Start();
+    r->sweeper_->Start();
+  }
   return r;
 }
 
 RegistrationReplica::~RegistrationReplica() {
   stub_.reset();
+  lifecycle_stub_.reset();
   if (server_) server_->Shutdown();
+  lifecycle_.reset();
   service_.reset();
+  sweeper_.reset();
+  promoter_.reset();
+  lifecycle_store_.reset();
   metrics_.reset();
   server_.reset();
   quota_.reset();

@@ -23,10 +23,14 @@
 #include "common/server/server.h"
 #include "services/quota/quota_testing.h"
 #include "services/registration/event_source.h"
+#include "services/registration/expiry_sweeper.h"
+#include "services/registration/lifecycle_service.h"
+#include "services/registration/lifecycle_store.h"
 #include "services/registration/pg_registration_store.h"
 #include "services/registration/quota_client.h"
 #include "services/registration/registration_metrics.h"
 #include "services/registration/registration_service.h"
+#include "services/registration/waitlist_promoter.h"
 
 namespace admit::registration::testing {
 
@@ -64,6 +68,11 @@ struct RegistrationReplicaOptions {
   int max_batch = 128;
   int64_t max_in_flight = 2048;  // RegistrarOptions::max_in_flight
   absl::Duration availability_ttl = absl::Seconds(1);
+  // Start the expiry sweeper and the waitlist promoter's thread (off: only
+  // what a test triggers with sweeper().SweepOnce() / promoter()).
+  bool background = false;
+  absl::Duration expiry_interval = absl::Milliseconds(200);
+  absl::Duration promotion_interval = absl::Seconds(1);
 };
 
 // One registration replica in this process, calling the quota replicas at
@@ -77,6 +86,11 @@ class RegistrationReplica {
   ~RegistrationReplica();
 
   v1::RegistrationService::Stub& stub() { return *stub_; }
+  v1::RegistrationLifecycleService::Stub& lifecycle_stub() {
+    return *lifecycle_stub_;
+  }
+  ExpirySweeper& sweeper() { return *sweeper_; }
+  WaitlistPromoter& promoter() { return *promoter_; }
   RegistrationServiceImpl& service() { return *service_; }
   pg::Pool& pool() { return *pool_; }
   server::Server& server() { return *server_; }
@@ -89,8 +103,13 @@ class RegistrationReplica {
   std::unique_ptr<GrpcQuotaClient> quota_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<RegistrationMetrics> metrics_;
+  std::unique_ptr<PgLifecycleStore> lifecycle_store_;
+  std::unique_ptr<WaitlistPromoter> promoter_;
+  std::unique_ptr<ExpirySweeper> sweeper_;
   std::unique_ptr<RegistrationServiceImpl> service_;
+  std::unique_ptr<LifecycleServiceImpl> lifecycle_;
   std::unique_ptr<v1::RegistrationService::Stub> stub_;
+  std::unique_ptr<v1::RegistrationLifecycleService::Stub> lifecycle_stub_;
 };
 
 // "ipv4:127.0.0.1:<port>,..." for the quota replicas.
