@@ -110,8 +110,7 @@ void Drainer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-pqxx::connection_base& Drainer::Connection(
-    std::unique_ptr<pqxx::connection_base>& c) {
+pqxx::connection& Drainer::Connection(std::unique_ptr<pqxx::connection>& c) {
   if (c == nullptr || !c->is_open()) {
     c = std::make_unique<pqxx::connection>(conninfo_);
   }

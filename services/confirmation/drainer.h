@@ -42,15 +42,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/crypto/sealer.h"
+#include "pqxx/connection"
 #include "services/confirmation/backoff.h"
 #include "services/confirmation/compose.h"
 #include "services/confirmation/confirmation_metrics.h"
 #include "services/confirmation/smtp_sender.h"
 #include "services/confirmation/templates.h"
-
-namespace pqxx {
-class connection_base;
-}  // namespace pqxx
 
 namespace admit::confirmation {
 
@@ -110,7 +107,7 @@ class Drainer {
   struct Row;
 
   void Loop();
-  pqxx::connection_base& Connection(std::unique_ptr<pqxx::connection_base>& c);
+  pqxx::connection& Connection(std::unique_ptr<pqxx::connection>& c);
   void DropConnections();
   absl::Status PrepareTokens(std::vector<Row>& rows);
 
@@ -122,8 +119,10 @@ class Drainer {
   const QrEncoder qr_;
   ConfirmationMetrics* const metrics_;
 
-  std::unique_ptr<pqxx::connection_base> claim_conn_;
-  std::unique_ptr<pqxx::connection_base> token_conn_;
+  // pqxx 6's connection_base has no virtual destructor: own the concrete
+  // type.
+  std::unique_ptr<pqxx::connection> claim_conn_;
+  std::unique_ptr<pqxx::connection> token_conn_;
   bool reported_missing_schema_ = false;
 
   std::atomic<bool> stopping_{false};
