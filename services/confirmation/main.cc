@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
   int64_t drainers = 1;
   settings.AddInt("ADMIT_CONFIRMATION_DRAINERS", drainers,
                   "Drainer threads in this replica, each with its own two "
-                  "database connections and SMTP connection.",
+                  "database connections and SMTP connection; 0 = this "
+                  "replica sends no email (API only).",
                   &drainers, 0, 64);
   config::LoadOrExit(settings, argc, argv);
 
