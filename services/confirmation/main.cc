@@ -14,10 +14,13 @@
 #include "common/log/log.h"
 #include "common/pg/migrations.h"
 #include "common/pg/pool.h"
+#include "common/server/channel.h"
 #include "common/server/options.h"
 #include "common/server/server.h"
 #include "services/confirmation/confirmation_metrics.h"
+#include "services/confirmation/confirmation_service.h"
 #include "services/confirmation/drainer.h"
+#include "services/confirmation/lifecycle_client.h"
 #include "services/confirmation/qr_png.h"
 #include "services/confirmation/smtp_sender.h"
 #include "services/confirmation/templates.h"
@@ -142,6 +145,24 @@ int main(int argc, char** argv) {
   settings.AddDuration("ADMIT_CONFIRMATION_RETRY_MAX", drain.backoff.max,
                        "Longest backoff between two attempts.",
                        &drain.backoff.max);
+  std::string registration_addr = "127.0.0.1:50051";
+  settings.AddString("ADMIT_REGISTRATION_ADDR", registration_addr,
+                     "The registration service (its internal "
+                     "RegistrationLifecycleService): host:port, or "
+                     "dns:///host:port to balance over every address.",
+                     &registration_addr);
+  std::chrono::milliseconds registration_timeout{3000};
+  settings.AddDuration("ADMIT_REGISTRATION_TIMEOUT", registration_timeout,
+                       "Deadline of one call to the registration service "
+                       "(a confirmation commits a quota hold within it).",
+                       &registration_timeout);
+  confirmation::ConfirmationServiceOptions service_options;
+  int64_t resends_per_hour = service_options.resends_per_hour;
+  settings.AddInt("ADMIT_CONFIRMATION_RESENDS_PER_HOUR", resends_per_hour,
+                  "ResendConfirmation calls allowed per registration per "
+                  "rolling hour; beyond it RESOURCE_EXHAUSTED with the time "
+                  "of the next allowed one.",
+                  &resends_per_hour, 1, 100);
   int64_t drainers = 1;
   settings.AddInt("ADMIT_CONFIRMATION_DRAINERS", drainers,
                   "Drainer threads in this replica, each with its own two "
@@ -219,9 +240,19 @@ int main(int argc, char** argv) {
         &metrics));
   }
 
-  // ---- ConfirmationService (the lead wires it here): it needs pool->get(),
-  // *tickets and a LifecycleClient to the registration service; register it
-  // with server.AddService() before server.Start(). ----
+  auto registration_channel = server::MakeChannel(
+      registration_addr, server::ChannelOptionsFromServer(server_options));
+  if (!registration_channel.ok()) {
+    log::Error("ADMIT_REGISTRATION_ADDR",
+               {{"error", registration_channel.status().ToString()}});
+    return 2;
+  }
+  confirmation::LifecycleClient lifecycle(*std::move(registration_channel),
+                                          registration_timeout);
+  service_options.resends_per_hour = static_cast<int32_t>(resends_per_hour);
+  confirmation::ConfirmationServiceImpl service(
+      pool->get(), &lifecycle, *std::move(tickets), service_options);
+  server.AddService(&service);
 
   server.AddStopHook("drainers", [&drainer_threads] {
     for (auto& d : drainer_threads) d->Stop();
