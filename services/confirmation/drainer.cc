@@ -356,7 +356,8 @@ absl::StatusOr<BatchResult> Drainer::DrainBatch() {
       log::Info(
           "registration.outbox does not exist yet (the registration service "
           "creates it); waiting",
-          {{"error", std::string(e.what()).substr(0, 200)}});
+          {{"error", std::string(e.what()).substr(
+                         0, std::string(e.what()).find('\n'))}});
       reported_missing_schema_ = true;
     }
     return BatchResult{};
