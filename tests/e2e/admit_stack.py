@@ -105,6 +105,7 @@ class Stack:
         self.pg_url = with_database(self.admin_url, self.db_name)
         self.build = pathlib.Path(require_env("ADMIT_BUILD_DIR"))
         self.log_dir = pathlib.Path(tempfile.mkdtemp(prefix="admit-e2e-logs-"))
+        print(f"service logs in {self.log_dir}", file=sys.stderr)
         self.grpc = {name: f"127.0.0.1:{free_port()}" for name in self.SERVICES}
         self.metrics = {name: f"127.0.0.1:{free_port()}" for name in self.SERVICES}
         self.admin_key = None
@@ -137,8 +138,8 @@ class Stack:
         binary = self.build / "services" / name / f"admit-{name}"
         env = dict(self.env, ADMIT_GRPC_LISTEN=self.grpc[name],
                    ADMIT_METRICS_LISTEN=self.metrics[name])
-        log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         health = subprocess.run(
             ["/usr/bin/python3", str(REPO / "deploy/local/grpc_health.py"), self.grpc[name],
