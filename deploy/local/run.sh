@@ -152,13 +152,15 @@ b64url = lambda n: base64.urlsafe_b64encode(secrets.token_bytes(n)).decode().rst
 print("# Written once by deploy/local/run.sh: this local installation's secrets.")
 print("export ADMIT_REGISTRATION_TOKEN_KEY=" + base64.b64encode(secrets.token_bytes(32)).decode())
 print("export ADMIT_BOOTSTRAP_ADMIN_KEY=admit_bootstrap_" + b64url(16))
+print("export ADMIT_CONFIRMATION_TOKEN_KEY=" + base64.b64encode(secrets.token_bytes(32)).decode())
+print("export ADMIT_TICKET_KEY=" + base64.b64encode(secrets.token_bytes(32)).decode())
 PY
     mv "$secrets.tmp" "$secrets"
   )
   log "made this installation's secrets: $secrets"
 fi
-# Keys added after a local installation first made its secrets.env (the
-# confirmation service's token-sealing and ticket keys) are appended once.
+# A secrets.env made before admit-confirmation existed lacks its token-sealing
+# and ticket keys: they are appended once.
 for key in ADMIT_CONFIRMATION_TOKEN_KEY ADMIT_TICKET_KEY; do
   if ! grep -q "^export $key=" "$secrets"; then
     (
