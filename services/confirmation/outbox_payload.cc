@@ -89,6 +89,14 @@ absl::StatusOr<OutboxPayload> ParseOutboxPayload(MessageKind kind,
   if (v == doc.end() || !v->is_number_integer() || v->get<int64_t>() != 1) {
     return Invalid("v", "is not 1");
   }
+  // An attendee erased before delivery: their row is parked with this
+  // reason (not sent, not dropped silently).
+  auto scrubbed = doc.find("scrubbed");
+  if (scrubbed != doc.end() && scrubbed->is_boolean() &&
+      scrubbed->get<bool>()) {
+    return absl::InvalidArgumentError(
+        "outbox payload: erased before delivery (scrubbed)");
+  }
   OutboxPayload p;
   p.reason = StringAt(doc, "reason");
   p.registration_id = StringAt(doc, "registration_id");

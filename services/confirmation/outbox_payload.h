@@ -48,7 +48,8 @@ struct OutboxPayload {
 // plain addr-spec (no spaces, angle brackets or line breaks, one "@"), the
 // event's name or times are missing or malformed, or what the kind needs is
 // missing: hold_expires_at (confirmation, promotion), waitlist_position >= 1
-// (waitlist), ticket_code (ticket).
+// (waitlist), ticket_code (ticket); also when the payload was scrubbed
+// ({"v":1,"scrubbed":true}: the attendee was erased before delivery).
 absl::StatusOr<OutboxPayload> ParseOutboxPayload(MessageKind kind,
                                                  absl::string_view json);
 

@@ -124,6 +124,10 @@ TEST(Compose, PayloadParsingParksWhatItCannotUse) {
   EXPECT_FALSE(
       ParseOutboxPayload(MessageKind::kConfirmation, R"({"v":2})").ok());
   EXPECT_FALSE(ParseKind("newsletter").ok());
+  auto erased = ParseOutboxPayload(MessageKind::kConfirmation,
+                                   R"({"v":1,"scrubbed":true})");
+  ASSERT_FALSE(erased.ok());
+  EXPECT_TRUE(absl::StrContains(erased.status().message(), "erased"));
 }
 
 }  // namespace
