@@ -28,6 +28,7 @@
 #include "common/crypto/sealer.h"
 #include "common/crypto/token.h"
 #include "common/metrics/metrics.h"
+#include "common/metrics/metrics_testing.h"
 #include "common/pg/migrations.h"
 #include "gtest/gtest.h"
 #include "pqxx/binarystring"
@@ -379,27 +380,43 @@ TEST_F(DrainerTest, TwoProcessesOneKilledMidwayEveryMessageArrives) {
       {"ADMIT_PG_POOL_SIZE", "2"},
       {"ADMIT_LOG_LEVEL", "warn"}};
   std::vector<pid_t> pids;
+  std::vector<int> metrics_ports;
   for (int i = 0; i < 2; ++i) {
     env["ADMIT_GRPC_LISTEN"] = absl::StrCat("127.0.0.1:", testing::FreePort());
+    metrics_ports.push_back(testing::FreePort());
     env["ADMIT_METRICS_LISTEN"] =
-        absl::StrCat("127.0.0.1:", testing::FreePort());
+        absl::StrCat("127.0.0.1:", metrics_ports.back());
     pids.push_back(
         Spawn(ADMIT_CONFIRMATION_BINARY, env,
               absl::StrCat(sink.dir(), "/confirmation-", i, ".log")));
     ASSERT_GT(pids.back(), 0);
   }
+  // Both processes are draining (each has sent) and a quarter is done.
+  auto sent_by = [&](int i) -> double {
+    auto text = metrics::testing::HttpGet(metrics_ports[i], "/metrics");
+    if (!text.ok()) return 0;
+    auto value = metrics::testing::SampleValue(
+        *text, "admit_emails_sent_total",
+        {{"kind", "confirmation"}, {"result", "sent"}});
+    return value.ok() ? *value : 0;
+  };
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        return Count(db_.url(),
+        return sent_by(0) > 0 && sent_by(1) > 0 &&
+               Count(db_.url(),
                      "SELECT count(*) FROM registration.outbox "
                      "WHERE processed_at IS NOT NULL") >= kRows / 4;
       },
-      seconds(120)));
-  ASSERT_EQ(kill(pids[0], SIGKILL), 0);
+      seconds(120), milliseconds(100)));
   int status = 0;
+  ASSERT_EQ(waitpid(pids[0], &status, WNOHANG), 0) << "process 0 exited";
+  ASSERT_EQ(kill(pids[0], SIGKILL), 0);
   waitpid(pids[0], &status, 0);
   const bool drained =
       testing::WaitFor([&] { return Pending() == 0; }, seconds(240));
+  auto survivor = metrics::testing::HttpGet(metrics_ports[1], "/metrics");
+  ASSERT_TRUE(survivor.ok()) << survivor.status();
+  EXPECT_TRUE(metrics::testing::PromtoolCheckMetrics(*survivor).ok());
   kill(pids[1], SIGTERM);
   waitpid(pids[1], &status, 0);
   ASSERT_TRUE(drained) << Pending() << " rows still pending";
