@@ -44,6 +44,9 @@ absl::StatusOr<int> ExpirySweeper::SweepOnce() {
     std::set<std::pair<std::string, std::string>> freed;
     for (const ExpiredRegistration& r : *expired) {
       freed.emplace(r.event_id, r.ticket_type_id);
+      if (options_.metrics != nullptr) {
+        options_.metrics->CountRegistration(r.event_id, "expired");
+      }
       if (r.hold_id.empty()) continue;
       {
         std::lock_guard<std::mutex> lock(mu);

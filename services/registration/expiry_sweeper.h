@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "services/registration/lifecycle_store.h"
 #include "services/registration/quota_client.h"
+#include "services/registration/registration_metrics.h"
 #include "services/registration/waitlist_promoter.h"
 
 namespace admit::registration {
@@ -35,6 +36,8 @@ struct ExpirySweeperOptions {
   absl::Duration interval = absl::Seconds(1);
   // Rows per transaction; a full batch is followed by the next at once.
   int batch_size = 256;
+  // Counts `expired` per event; may be null.
+  RegistrationMetrics* metrics = nullptr;
 };
 
 class ExpirySweeper {

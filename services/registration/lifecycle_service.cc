@@ -189,6 +189,10 @@ grpc::ServerUnaryReactor* LifecycleServiceImpl::ConfirmRegistration(
                             return ToRpcStatus(done.status(),
                                                "ConfirmRegistration");
                           }
+                          if (options_.metrics != nullptr) {
+                            options_.metrics->CountRegistration(done->event_id,
+                                                                "confirmed");
+                          }
                           RecordToProto(*done, options_.clock(), response);
                           return grpc::Status::OK;
                         });

@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "services/registration/event_source.h"
 #include "services/registration/lifecycle_store.h"
+#include "services/registration/registration_metrics.h"
 #include "services/registration/registration_store.h"
 
 namespace admit::registration {
@@ -29,6 +30,8 @@ struct LifecycleServiceOptions {
   // QueueConfirmationEmail's max_per_hour when the request says 0.
   int default_max_resends_per_hour = 3;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Counts `confirmed` per event; may be null.
+  RegistrationMetrics* metrics = nullptr;
 };
 
 class LifecycleServiceImpl final

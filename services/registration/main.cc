@@ -193,19 +193,22 @@ int main(int argc, char** argv) {
                {{"error", events.status().ToString()}});
     return events.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  // Expiry and promotion: their threads stop before the quota client, the
-  // events and the pool they use go away (declared after them).
+  // Expiry and promotion (below): their threads stop before the metrics,
+  // the quota client, the events and the pool they use go away (declared
+  // after them).
   registration::PgLifecycleStore lifecycle_store(pool->get(), &quota);
   registration::WaitlistPromoterOptions promoter_options;
   promoter_options.interval = absl::FromChrono(promotion_interval);
+  server::Server server(server_options);
+  registration::RegistrationMetrics metrics(server.metrics_registry());
+  promoter_options.metrics = &metrics;
   registration::WaitlistPromoter promoter(
       &lifecycle_store, &(*events)->event_source(), promoter_options);
   registration::ExpirySweeperOptions sweeper_options;
   sweeper_options.interval = absl::FromChrono(expiry_interval);
+  sweeper_options.metrics = &metrics;
   registration::ExpirySweeper sweeper(&lifecycle_store, &quota, &promoter,
                                       sweeper_options);
-  server::Server server(server_options);
-  registration::RegistrationMetrics metrics(server.metrics_registry());
   registration::RegistrationServiceOptions service_options;
   service_options.registrar.batcher.max_batch = static_cast<int>(max_batch);
   service_options.registrar.batcher.max_pending = max_pending;
@@ -221,6 +224,7 @@ int main(int argc, char** argv) {
   registration::LifecycleServiceOptions lifecycle_options;
   lifecycle_options.default_max_resends_per_hour =
       static_cast<int>(max_resends);
+  lifecycle_options.metrics = &metrics;
   registration::LifecycleServiceImpl lifecycle(
       &(*events)->event_source(), &store, &lifecycle_store, lifecycle_options);
 

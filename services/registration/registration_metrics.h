@@ -4,8 +4,10 @@
 //   admit_registrations_total{event,status}   counter: Register and Cancel
 //       outcomes: status pending_confirmation / waitlisted (a new
 //       registration), replayed (an idempotent retry answered from the stored
-//       one), cancelled (CancelRegistration changed it). Event ids are
-//       organizer-chosen slugs; cardinality is events x 4.
+//       one), cancelled (CancelRegistration changed it), expired (the
+//       expiry sweeper), promoted (waitlist promotion), confirmed
+//       (ConfirmRegistration changed it). Event ids are organizer-chosen
+//       slugs; cardinality is events x 7.
 //   admit_registration_rejected_total{reason}  counter: Register answers that
 //       are errors, by class (invalid, not_found, closed, already_exists,
 //       request_id_reused, unavailable, aborted, other).

@@ -39,7 +39,9 @@ class RegistrationStoreTest : public ::testing::Test {
                       const std::string& hold = "",
                       const std::string& type = "a") {
     NewRegistration r;
-    r.registration_id = absl::StrCat("id-", request, "-", ++serial_);
+    // Unique per run (the event id is random): tests rerun on one database.
+    r.registration_id =
+        absl::StrCat("id-", event_, "-", request, "-", ++serial_);
     r.event_id = event_;
     r.ticket_type_id = type;
     r.request_id = request;

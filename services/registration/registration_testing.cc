@@ -170,10 +170,12 @@ std::unique_ptr<RegistrationReplica> RegistrationReplica::Start(
       std::make_unique<PgLifecycleStore>(r->pool_.get(), r->quota_.get());
   WaitlistPromoterOptions promoter_options;
   promoter_options.interval = options.promotion_interval;
+  promoter_options.metrics = r->metrics_.get();
   r->promoter_ = std::make_unique<WaitlistPromoter>(r->lifecycle_store_.get(),
                                                     events, promoter_options);
   ExpirySweeperOptions sweeper_options;
   sweeper_options.interval = options.expiry_interval;
+  sweeper_options.metrics = r->metrics_.get();
   r->sweeper_ = std::make_unique<ExpirySweeper>(
       r->lifecycle_store_.get(), r->quota_.get(), r->promoter_.get(),
       sweeper_options);

@@ -66,6 +66,11 @@ absl::StatusOr<int> WaitlistPromoter::PromoteNow(
         event_id, ticket_type_id, ttl, payload, options_.promote);
     if (!result.ok()) return result.status();
     total += result->promoted;
+    if (options_.metrics != nullptr) {
+      for (int i = 0; i < result->promoted; ++i) {
+        options_.metrics->CountRegistration(event_id, "promoted");
+      }
+    }
     if (!result->more) return total;
   }
 }

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "services/registration/event_source.h"
 #include "services/registration/lifecycle_store.h"
+#include "services/registration/registration_metrics.h"
 
 namespace admit::registration {
 
@@ -37,6 +38,8 @@ struct WaitlistPromoterOptions {
   absl::Duration interval = absl::Seconds(5);
   PromoteOptions promote;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Counts `promoted` per event; may be null.
+  RegistrationMetrics* metrics = nullptr;
 };
 
 class WaitlistPromoter {
