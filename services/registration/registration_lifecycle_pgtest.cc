@@ -312,6 +312,50 @@ TEST_F(LifecycleTest, CancellingAPendingRegistrationPromotesTheNext) {
   EXPECT_EQ(EventQuota().held, 2);
 }
 
+TEST_F(LifecycleTest, AHeadRefusedOnlyByItsAllotmentKeepsItsPlace) {
+  StartReplicas(1, true);
+  CreateEvent(2, 600s);
+  // Acme's delegation may hold 1 of the 2 seats.
+  ASSERT_TRUE(qt::SetQuotas(
+                  quota_->stub(),
+                  qt::SetRequest(event_id_, {qt::Limit(qt::EventKey(), 2),
+                                             qt::Limit(qt::OrgKey("acme"), 1)}))
+                  .ok());
+  auto reg = [&](const std::string& email, const std::string& org) {
+    auto answer = Register(
+        a().stub(), RegisterRequestFor(event_id_, "delegate", email, org));
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    return answer.ok() ? *answer : v1::RegisterResponse{};
+  };
+  const v1::RegisterResponse acme1 = reg("a1@example.org", "Acme");
+  const v1::RegisterResponse other1 = reg("o1@example.org", "Other");
+  const v1::RegisterResponse acme2 = reg("a2@example.org", "Acme");
+  const v1::RegisterResponse other2 = reg("o2@example.org", "Other");
+  ASSERT_EQ(acme2.registration().status(), v1::REGISTRATION_STATUS_WAITLISTED);
+  ASSERT_EQ(other2.registration().status(), v1::REGISTRATION_STATUS_WAITLISTED);
+  // A non-Acme seat frees up: Acme's head cannot take it, the next can.
+  ASSERT_TRUE(CancelRegistration(a().stub(), other1.registration().id(),
+                                 other1.manage_token())
+                  .ok());
+  ASSERT_TRUE(::admit::testing::WaitFor(
+      [&] { return OutboxOf("promotion").size() == 1; }, 10s));
+  EXPECT_EQ(OutboxOf("promotion")[0].registration_id,
+            other2.registration().id());
+  auto head = GetRegistration(a().stub(), acme2.registration().id(),
+                              acme2.manage_token());
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->status(), v1::REGISTRATION_STATUS_WAITLISTED);
+  EXPECT_EQ(head->waitlist_position(), 1);
+  // Acme's own seat frees up: its head gets it.
+  ASSERT_TRUE(CancelRegistration(a().stub(), acme1.registration().id(),
+                                 acme1.manage_token())
+                  .ok());
+  ASSERT_TRUE(::admit::testing::WaitFor(
+      [&] { return OutboxOf("promotion").size() == 2; }, 10s));
+  EXPECT_EQ(OutboxOf("promotion")[1].registration_id,
+            acme2.registration().id());
+}
+
 TEST_F(LifecycleTest, TwoReplicasNeverPromoteTwiceNorPastCapacity) {
   StartReplicas(2, true);
   CreateEvent(5, 1s);
