@@ -25,8 +25,11 @@ void AppendToString(png_structp png, png_bytep data, png_size_t size) {
 void NoFlush(png_structp) {}
 
 // The PNG writer. libpng reports errors by longjmp to the setjmp in
-// WritePng; nothing with a destructor may live between the two.
-bool WritePng(const QRcode& qr, int scale, std::string* out) {
+// WritePng; nothing with a destructor may live between the two, and no local
+// assigned after setjmp may be read after the jump (GCC's -Wclobbered), so
+// the row buffer and the sizes come from the caller.
+bool WritePng(const QRcode& qr, int scale, int pixels,
+              std::vector<png_byte>& row, std::string* out) {
   png_structp png =
       png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   if (png == nullptr) return false;
@@ -35,9 +38,6 @@ bool WritePng(const QRcode& qr, int scale, std::string* out) {
     png_destroy_write_struct(&png, nullptr);
     return false;
   }
-  const int modules = qr.width + 2 * kQuietZone;
-  const int pixels = modules * scale;
-  std::vector<png_byte> row((pixels + 7) / 8);
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
     return false;
@@ -83,8 +83,10 @@ absl::StatusOr<std::string> QrPng(std::string_view text, int scale) {
     }
     return absl::InternalError("libqrencode could not encode the text");
   }
+  const int pixels = (qr->width + 2 * kQuietZone) * scale;
+  std::vector<png_byte> row((pixels + 7) / 8);
   std::string png;
-  if (!WritePng(*qr, scale, &png)) {
+  if (!WritePng(*qr, scale, pixels, row, &png)) {
     return absl::InternalError("libpng could not write the QR image");
   }
   return png;
