@@ -75,6 +75,28 @@ grpc::ServerUnaryReactor* GuardedUnary(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// For unary handlers that validate on the gRPC thread and then hand the call
+// to work elsewhere (a database pool, a batcher, a client callback), which
+// finishes it. Runs `start(reactor, handed_off)`: `start` sets handed_off
+// right before giving the call away and returns OK; when it returns an error
+// or throws before handing off, the call is finished here with
+// `to_status(error, method)` (INTERNAL for a throw). `start` returns
+// absl::Status; `to_status` maps it to the wire (each service has its own
+// rules, e.g. UNKNOWN -> UNAVAILABLE).
+template <class Start, class ToStatus>
+grpc::ServerUnaryReactor* HandOffUnary(grpc::CallbackServerContext* context,
+                                       std::string_view method,
+                                       ToStatus&& to_status, Start&& start) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  bool handed_off = false;
+  grpc::Status early = CallGuarded(method, [&]() -> grpc::Status {
+    auto status = start(reactor, handed_off);
+    return handed_off ? grpc::Status::OK : to_status(status, method);
+  });
+  if (!handed_off) reactor->Finish(early);
+  return reactor;
+}
+
 }  // namespace admit::server
 
 #endif  // ADMIT_COMMON_SERVER_GUARD_H_

@@ -111,21 +111,11 @@ grpc::Status ToRpcStatus(const absl::Status& status, std::string_view method) {
   return ToGrpcStatus(status);
 }
 
-// Runs `start(reactor, handed_off)` on the gRPC thread. `start` validates,
-// sets handed_off right before giving the call to the batcher or the store
-// (which then finish it), and returns OK; if it returns an error or throws
-// before handing off, the call is finished here (INTERNAL for a throw).
+// Every RPC: validation on the gRPC thread, work handed off (guard.h).
 template <typename Start>
 grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* context,
                                  std::string_view method, Start start) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  bool handed_off = false;
-  grpc::Status early = server::CallGuarded(method, [&]() -> grpc::Status {
-    absl::Status status = start(reactor, handed_off);
-    return handed_off ? grpc::Status::OK : ToRpcStatus(status, method);
-  });
-  if (!handed_off) reactor->Finish(early);
-  return reactor;
+  return server::HandOffUnary(context, method, ToRpcStatus, std::move(start));
 }
 
 }  // namespace
