@@ -7,6 +7,7 @@
 #include "common/ratelimit/limiter.h"
 #include "common/ratelimit/ratelimit_test_util.h"
 #include "gtest/gtest.h"
+#include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
 #include "tests/support/test_support.h"
 
@@ -15,6 +16,24 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+
+// The value of metric `family` whose label policy is `policy` ("" for an
+// unlabelled one); -1 if absent.
+double MetricValue(prometheus::Registry& registry, const std::string& family,
+                   const std::string& policy) {
+  for (const auto& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const auto& m : f.metric) {
+      const bool match =
+          policy.empty() ? m.label.empty()
+                         : (m.label.size() == 1 && m.label[0].value == policy);
+      if (!match) continue;
+      return f.type == prometheus::MetricType::Counter ? m.counter.value
+                                                       : m.gauge.value;
+    }
+  }
+  return -1;
+}
 
 TEST(LimiterRestart, FailModesBreakerAndRecovery) {
   testing::PrivateRedis server;
@@ -56,6 +75,10 @@ TEST(LimiterRestart, FailModesBreakerAndRecovery) {
     EXPECT_EQ(closed.status.code(), absl::StatusCode::kUnavailable);
   }
   EXPECT_NE(l.breaker_state(), CircuitBreaker::State::kClosed);
+  EXPECT_EQ(MetricValue(registry, "admit_rate_limit_breaker_open", ""), 1);
+  EXPECT_GE(MetricValue(registry, "admit_rate_limit_errors_total", "open"), 20);
+  EXPECT_GE(MetricValue(registry, "admit_rate_limit_errors_total", "closed"),
+            20);
 
   ASSERT_TRUE(server.Start().ok());
   // Limiting resumes on the same Limiter and Client (the breaker probes,
@@ -70,6 +93,8 @@ TEST(LimiterRestart, FailModesBreakerAndRecovery) {
   const Decision again = CheckSync(l, {{"open", "after"}});
   EXPECT_EQ(again.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(again.degraded);
+  EXPECT_EQ(MetricValue(registry, "admit_rate_limit_breaker_open", ""), 0);
+  EXPECT_GE(MetricValue(registry, "admit_rate_limited_total", "open"), 2);
   client->reset();  // before the limiter: its callbacks use it
 }
 
