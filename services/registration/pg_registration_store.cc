@@ -90,14 +90,15 @@ const std::string& SameRequestProbe() {
   return *sql;
 }
 
-// Rows (email, request_id) of the event's live registrations with one of
-// the emails $2.
+// Rows (email, request_id) of the event's live, not erased registrations
+// with one of the emails $2 (the predicate of registrations_live_email).
 const std::string& LiveEmailProbe() {
   static const std::string* sql = new std::string(
       "SELECT r.email, r.request_id FROM unnest($2::text[]) AS k(email) "
       "CROSS JOIN LATERAL (SELECT r.email, r.request_id FROM "
       "registration.registrations r WHERE r.event_id = $1 AND "
-      "r.email = k.email AND r.status IN (1, 2, 3) OFFSET 0) r");
+      "r.email = k.email AND r.status IN (1, 2, 3) AND r.erased_at IS NULL "
+      "OFFSET 0) r");
   return *sql;
 }
 
