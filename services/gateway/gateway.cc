@@ -269,7 +269,7 @@ struct Gateway::Impl {
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Cache-Control", "no-cache");
     res.set_header("Content-Security-Policy",
-                   "default-src 'self'; img-src 'self' data:; "
+                   "default-src 'self'; img-src 'self' data: blob:; "
                    "frame-ancestors 'none'");
     res.set_header("Referrer-Policy", "no-referrer");
     if (req.method == "HEAD") {
@@ -313,6 +313,20 @@ void Gateway::Impl::Handle(const httplib::Request& req,
         ok ? "{\"status\":\"SERVING\"}\n" : "{\"status\":\"NOT_SERVING\"}\n",
         kJson);
     Record("/healthz", req.method, res.status, start);
+    return;
+  }
+  if (req.path == "/qr.png" && req.method == "POST" && options.qr_png) {
+    if (req.body.empty() || req.body.size() > 256) {
+      SetError(res, 400, StatusJson(3, "the text must be 1-256 bytes"));
+    } else if (absl::StatusOr<std::string> png = options.qr_png(req.body);
+               png.ok()) {
+      res.status = 200;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(*png, "image/png");
+    } else {
+      SetError(res, 400, StatusJson(3, png.status().message()));
+    }
+    Record("/qr.png", req.method, res.status, start);
     return;
   }
   if (req.method == "OPTIONS") {

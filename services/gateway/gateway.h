@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/config/config.h"
 #include "grpcpp/channel.h"
 #include "prometheus/registry.h"
@@ -61,6 +64,10 @@ struct GatewayOptions {
   std::chrono::milliseconds sse_heartbeat{std::chrono::seconds(15)};
   // Directory of the static pages; "" = none.
   std::string web_dir;
+  // Renders a QR code PNG of a text (the ticket code, for the confirmation
+  // page: POST /qr.png with the text as the body, at most 256 bytes); unset =
+  // no such endpoint.
+  std::function<absl::StatusOr<std::string>(absl::string_view)> qr_png;
 };
 
 // Registers the ADMIT_GATEWAY_* variables (see README.md).

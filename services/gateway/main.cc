@@ -12,6 +12,7 @@
 #include "common/metrics/metrics.h"
 #include "common/server/channel.h"
 #include "common/server/server.h"
+#include "services/confirmation/qr_png.h"
 #include "services/gateway/admit_api.h"
 #include "services/gateway/gateway.h"
 #include "services/gateway/route_table.h"
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
       "Minimum level of the JSON log lines on stderr.", &log_level);
   gateway::GatewayOptions options;
   options.web_dir = ADMIT_GATEWAY_WEB_DIR;
+  options.qr_png = [](absl::string_view text) {
+    return confirmation::QrPng(std::string_view(text.data(), text.size()));
+  };
   std::string origins;
   gateway::AddGatewaySettings(settings, &options, &origins);
   std::string metrics_listen = "127.0.0.1:9467";
