@@ -134,6 +134,18 @@ for (const arg of process.argv.slice(2)) {
       const s = e.valueFrom?.secretKeyRef;
       if (s && !s.optional && secrets[s.name]) check(s.key in secrets[s.name], `${name}: ${w.metadata.name} key ${s.key} in Secret/${s.name}`);
     }
+    // The pre-rollout phase (docs/operations.md "Upgrades"): the objects labelled
+    // admit.example.org/phase=pre hold the Job, its namespace and what it references.
+    const pre = docs.filter((d) => d.metadata.labels?.["admit.example.org/phase"] === "pre");
+    const preNames = new Set(pre.map((d) => `${d.kind}/${d.metadata.name}`));
+    const job = byKind("Job").find((j) => j.metadata.name === "admit-migrate");
+    check(job && preNames.has("Job/admit-migrate") && pre.some((d) => d.kind === "Namespace"),
+      `${name}: phase=pre has the migration Job and the namespace`);
+    for (const c of job?.spec.template.spec.containers ?? []) {
+      const jr = [...(c.envFrom ?? []).map((e) => e.configMapRef ? `ConfigMap/${e.configMapRef.name}` : `Secret/${e.secretRef.name}`),
+        ...(c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => `Secret/${e.valueFrom.secretKeyRef.name}`)];
+      for (const r of new Set(jr)) check(preNames.has(r), `${name}: phase=pre has ${r} (the Job needs it)`);
+    }
     // Development keys of the local overlay must be valid 32-byte keys.
     if (name === "local") for (const [k, v] of Object.entries(secrets["admit-secrets"] ?? {})) if (k.endsWith("_KEY"))
       check(Buffer.from(Buffer.from(v, "base64").toString(), "base64").length === 32, `local: ${k} is 32 bytes in base64`);
