@@ -61,6 +61,8 @@ finish() {
 trap finish EXIT
 trap 'fail "interrupted"; exit 1' INT TERM HUP
 
+# The gateway's port is fixed (8080) for people; a free one here.
+export ADMIT_GATEWAY_PORT=${ADMIT_GATEWAY_PORT:-$(free_port)}
 ADMIT_SKIP_BUILD=1 ADMIT_BUILD_DIR=$build ADMIT_RUN_DIR=$run \
   bash "$repo/deploy/local/run.sh" >"$out" 2>&1 &
 run_pid=$!
@@ -106,8 +108,13 @@ for name in "${services[@]}"; do
   n=${n//-/_}
   grpc_var=ADMIT_${n}_GRPC
   metrics_var=ADMIT_${n}_METRICS
-  check "$name is SERVING on ${!grpc_var}" \
-    "$ADMIT_PY" "$repo/deploy/local/grpc_health.py" "${!grpc_var}" --wait 10
+  if [[ $name == gateway ]]; then
+    check "gateway answers http://$ADMIT_GATEWAY_HTTP/healthz" \
+      "$ADMIT_PY" "$repo/deploy/local/http_health.py" "http://$ADMIT_GATEWAY_HTTP/healthz" --wait 10
+  else
+    check "$name is SERVING on ${!grpc_var}" \
+      "$ADMIT_PY" "$repo/deploy/local/grpc_health.py" "${!grpc_var}" --wait 10
+  fi
   check "$name serves http://${!metrics_var}/metrics" "$ADMIT_PY" -c \
     'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10).read()' \
     "http://${!metrics_var}/metrics"
@@ -141,6 +148,7 @@ for name in "${services[@]}"; do
   n=${name^^}
   n=${n//-/_}
   for kind in PID GRPC METRICS; do
+    [[ $name != gateway || $kind != GRPC ]] || kind=HTTP # the gateway has no gRPC port
     var=ADMIT_${n}_$kind
     if [[ $kind == PID ]]; then pids+=("${!var}"); else ports+=("${!var##*:}"); fi
   done

@@ -22,12 +22,16 @@
 #   ADMIT_SERVICES       services to start, space-separated  (default: every services/NAME/)
 #   ADMIT_START_TIMEOUT  seconds for a service to be SERVING (default 60)
 #   ADMIT_STOP_TIMEOUT   seconds for a service to exit after SIGTERM (default 15)
+#   ADMIT_GATEWAY_PORT   the HTTP gateway's fixed port       (default 8080)
 #
 # Service NAME's binary is ADMIT_BUILD_DIR/services/NAME/admit-NAME; a service not
 # built yet is skipped. Each service gets, besides the variables of stack.env:
 #   ADMIT_GRPC_LISTEN=127.0.0.1:P  ADMIT_METRICS_LISTEN=127.0.0.1:M
 #   ADMIT_<NAME>_ADDR=127.0.0.1:P  for every service started (to find each other)
-# and its stdout and stderr go to RUNDIR/logs/NAME.log. RUNDIR/endpoints.env adds,
+# and its stdout and stderr go to RUNDIR/logs/NAME.log. The gateway (HTTP, no gRPC
+# server) listens on 127.0.0.1:ADMIT_GATEWAY_PORT instead, is up when its /healthz
+# answers 200, and is in endpoints.env as ADMIT_GATEWAY_HTTP; the confirmation
+# emails link to its page (ADMIT_CONFIRMATION_LINK_BASE=http://127.0.0.1:PORT/confirm). RUNDIR/endpoints.env adds,
 # per service, ADMIT_<NAME>_GRPC, ADMIT_<NAME>_METRICS (host:port) and
 # ADMIT_<NAME>_PID, plus ADMIT_SERVICES (those started) and ADMIT_RUN_PID; it is
 # written once everything is SERVING and removed at shutdown.
@@ -204,6 +208,13 @@ for name in "${names[@]}"; do
   addrs+=("ADMIT_$(env_name "$name")_ADDR=127.0.0.1:${grpc_port[$name]}")
 done
 
+gateway_port=${ADMIT_GATEWAY_PORT:-8080}
+if [[ " ${names[*]} " == *" gateway "* ]] && ss -Htln "sport = :$gateway_port" | grep -q .; then
+  die "port $gateway_port (the gateway's) is in use; set ADMIT_GATEWAY_PORT to a free one"
+fi
+addrs+=("ADMIT_GATEWAY_LISTEN=127.0.0.1:$gateway_port"
+  "ADMIT_CONFIRMATION_LINK_BASE=${ADMIT_CONFIRMATION_LINK_BASE:-http://127.0.0.1:$gateway_port/confirm}")
+
 mkdir -p "$run/logs"
 rm -f "$pids_file"
 for name in "${names[@]}"; do
@@ -221,6 +232,14 @@ for name in "${names[@]}"; do
 done
 
 for name in "${names[@]}"; do
+  if [[ $name == gateway ]]; then
+    if ! answer=$("$ADMIT_PY" "$here/http_health.py" "http://127.0.0.1:$gateway_port/healthz" \
+      --wait "${ADMIT_START_TIMEOUT:-60}" --pid "${pid_of[$name]}"); then
+      show_log_tail "$run/logs/$name.log"
+      die "$name does not answer on http://127.0.0.1:$gateway_port/healthz: $answer"
+    fi
+    continue
+  fi
   if ! answer=$("$ADMIT_PY" "$here/grpc_health.py" "127.0.0.1:${grpc_port[$name]}" \
     --wait "${ADMIT_START_TIMEOUT:-60}" --pid "${pid_of[$name]}"); then
     show_log_tail "$run/logs/$name.log"
@@ -240,6 +259,7 @@ touch "$run/endpoints.env.tmp" && chmod 600 "$run/endpoints.env.tmp"
     env_line "ADMIT_${n}_GRPC" "127.0.0.1:${grpc_port[$name]}"
     env_line "ADMIT_${n}_METRICS" "127.0.0.1:${metrics_port[$name]}"
     env_line "ADMIT_${n}_PID" "${pid_of[$name]}"
+    [[ $name != gateway ]] || env_line ADMIT_GATEWAY_HTTP "127.0.0.1:$gateway_port"
   done
 } >"$run/endpoints.env.tmp" # holds the secrets too: created 0600 above
 mv "$run/endpoints.env.tmp" "$run/endpoints.env"
@@ -248,9 +268,17 @@ mv "$run/endpoints.env.tmp" "$run/endpoints.env"
   echo
   printf '  %-14s %-22s %s\n' service gRPC metrics
   for name in "${names[@]}"; do
+    [[ $name != gateway ]] || continue
     printf '  %-14s %-22s %s\n' "$name" "127.0.0.1:${grpc_port[$name]}" \
       "http://127.0.0.1:${metrics_port[$name]}/metrics"
   done
+  if [[ " ${names[*]} " == *" gateway "* ]]; then
+    printf '  %-14s %-22s %s\n' gateway "http://127.0.0.1:$gateway_port/" \
+      "http://127.0.0.1:${metrics_port[gateway]}/metrics"
+    echo
+    printf '  %-14s %s\n' "pages" "http://127.0.0.1:$gateway_port/?event=EVENT_ID (register)," \
+      "" "http://127.0.0.1:$gateway_port/organizer (dashboard), API under /v1/"
+  fi
   ((${#names[@]})) || echo "  (no service built yet)"
   echo
   printf '  %-14s %s\n' Postgres "$ADMIT_PG_URL" Redis "$ADMIT_REDIS_URL" \

@@ -779,6 +779,9 @@ absl::Status Gateway::Start() {
       static_cast<size_t>(impl.options.max_body_bytes));
   server.set_read_timeout(impl.options.read_timeout);
   server.set_write_timeout(impl.options.write_timeout);
+  // Connections are reused until idle (the default of 5 requests would make
+  // browsers and load balancers reconnect all the time).
+  server.set_keep_alive_max_count(100000);
   server.set_keep_alive_timeout(
       std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
                               impl.options.idle_timeout)
