@@ -98,8 +98,10 @@ async function watch() {
     live.textContent = "Reconnecting…";
   } catch (e) {
     if (e.name === "AbortError") return;
-    if (e instanceof ApiError && (e.httpStatus === 401 || e.httpStatus === 403 || e.httpStatus === 404)) {
-      showStatus(document.getElementById("message"), "err", e.httpStatus === 404 ? "No such event." : "This API key may not watch this event.");
+    if (e instanceof ApiError && [401, 403, 404, 501].includes(e.httpStatus)) {
+      showStatus(document.getElementById("message"), "err",
+        { 404: "No such event.", 501: "Live counts are not available from this server yet." }[e.httpStatus] ||
+        "This API key may not watch this event.");
       live.textContent = "";
       return;
     }
