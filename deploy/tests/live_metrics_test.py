@@ -174,7 +174,7 @@ def _answers(url):
 def main():
     hpa_metrics = []
     if len(sys.argv) > 1 and pathlib.Path(sys.argv[1]).exists():
-        hpa_metrics = json.loads(pathlib.Path(sys.argv[1]).read_text())["hpa"]
+        hpa_metrics = json.loads(pathlib.Path(sys.argv[1]).read_text() or "{\"hpa\": []}")["hpa"]
     build = pathlib.Path(admit_stack.require_env("ADMIT_BUILD_DIR"))
     gateway_bin = build / "services/gateway/admit-gateway"
     registration_help = subprocess.run([str(build / "services/registration/admit-registration"), "--help"],
@@ -190,7 +190,9 @@ def main():
                           "admit_rate_limit_check_seconds_bucket"}),
     }
 
-    stack = admit_stack.Stack()
+    # The harness's Redis, for the services that rate-limit through it.
+    redis = os.environ.get("ADMIT_TEST_REDIS_URL")
+    stack = admit_stack.Stack(extra_env={"ADMIT_REDIS_URL": redis} if redis else None)
     prom = None
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="admit-deploy-test-"))
     try:
