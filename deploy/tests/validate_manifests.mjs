@@ -147,8 +147,17 @@ for (const arg of process.argv.slice(2)) {
       for (const r of new Set(jr)) check(preNames.has(r), `${name}: phase=pre has ${r} (the Job needs it)`);
     }
     // Development keys of the local overlay must be valid 32-byte keys.
-    if (name === "local") for (const [k, v] of Object.entries(secrets["admit-secrets"] ?? {})) if (k.endsWith("_KEY"))
-      check(Buffer.from(Buffer.from(v, "base64").toString(), "base64").length === 32, `local: ${k} is 32 bytes in base64`);
+    // (Strict: the decoded key must re-encode to the same text.)
+    if (name === "local") {
+      const generated = Object.keys(secrets).find((n) => n.startsWith("admit-secrets"));
+      const keys = Object.entries(secrets[generated] ?? {}).filter(([k]) => k.endsWith("_KEY"));
+      check(keys.length === 3, `local: Secret ${generated} has the three keys (${keys.length})`);
+      for (const [k, v] of keys) {
+        const text = Buffer.from(v.replace(/\s+/g, ""), "base64").toString();
+        const bytes = Buffer.from(text, "base64");
+        check(bytes.length === 32 && bytes.toString("base64") === text, `local: ${k} is 32 bytes in base64 (${bytes.length})`);
+      }
+    }
   }
 
   // 5. Services: the gRPC ones headless (client-side round_robin over pod IPs),
