@@ -122,7 +122,7 @@ void AddGatewaySettings(config::Settings& settings, GatewayOptions* options,
                        &options->unary_timeout);
   settings.AddDuration("ADMIT_GATEWAY_STREAM_TIMEOUT", options->stream_timeout,
                        "Deadline of a forwarded stream (live counts, "
-                       "export); the browser's EventSource reconnects.",
+                       "export); clients reconnect.",
                        &options->stream_timeout);
   settings.AddDuration("ADMIT_GATEWAY_SSE_HEARTBEAT", options->sse_heartbeat,
                        "A comment line on a quiet SSE stream this often.",
