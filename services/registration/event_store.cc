@@ -171,6 +171,13 @@ absl::StatusOr<v1::Event> CreatePendingTx(pqxx::work& tx,
 
 }  // namespace
 
+std::optional<v1::Event> ReadReadyEvent(pqxx::transaction_base& tx,
+                                        const std::string& event_id) {
+  std::optional<StoredEvent> stored = ReadEvent(tx, event_id);
+  if (!stored || !stored->ready) return std::nullopt;
+  return std::move(stored->event);
+}
+
 absl::Status EventNotFoundError(const std::string& event_id) {
   return WithErrorInfo(
       absl::NotFoundError(absl::StrCat("no event \"", event_id, "\"")),

@@ -27,6 +27,7 @@
 #ifndef ADMIT_SERVICES_REGISTRATION_EVENT_STORE_H_
 #define ADMIT_SERVICES_REGISTRATION_EVENT_STORE_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -35,6 +36,7 @@
 #include "absl/time/time.h"
 #include "admit/v1/common.pb.h"
 #include "common/pg/pool.h"
+#include "pqxx/transaction_base"
 #include "services/registration/event_source.h"
 
 namespace admit::registration {
@@ -50,6 +52,12 @@ absl::Time TimeFromProto(const google::protobuf::Timestamp& t);
 void TimeToProto(absl::Time t, google::protobuf::Timestamp* out);
 absl::Duration DurationFromProto(const google::protobuf::Duration& d);
 void DurationToProto(absl::Duration d, google::protobuf::Duration* out);
+
+// The ready event `event_id` with its ticket types as stored, read in `tx`
+// (for writers that lock the event row first); nullopt when there is no
+// ready event with this id.
+std::optional<v1::Event> ReadReadyEvent(pqxx::transaction_base& tx,
+                                        const std::string& event_id);
 
 class EventStore {
  public:
