@@ -10,7 +10,8 @@ moved to 127.0.0.1:0; the binary must not exit 2 within 3 s (it then fails to re
 the cluster's Postgres, exit 1, or runs and is stopped: both mean the settings
 parsed). Secret values still CHANGE_ME (the production overlay's placeholders) are
 first checked to stop the binary with exit 2 naming the variable, as secrets.env
-promises, then replaced by valid random keys. Prints ok:/FAIL:; exit 1 on failure.
+promises, then replaced by valid random keys. Also starts Debian's pgbouncer with
+each overlay's pgbouncer.ini. Prints ok:/FAIL:; exit 1 on failure.
 """
 import base64
 import os
@@ -65,11 +66,45 @@ def run(binary, env, seconds=3):
     return proc.returncode, proc.stderr.read()
 
 
+def check_pgbouncer(name, docs):
+    """Debian's pgbouncer starts with the overlay's pgbouncer.ini (only the listen
+    port, the user list path and the log destination changed): it reads and checks
+    its whole configuration at start-up and exits at once on a bad one."""
+    import re
+    import socket
+    import tempfile
+    for cm in docs:
+        if cm["kind"] != "ConfigMap" or not cm["metadata"]["name"].startswith("admit-pgbouncer"):
+            continue
+        work = pathlib.Path(tempfile.mkdtemp(prefix="admit-pgbouncer-check-"))
+        work.chmod(0o755)  # pgbouncer refuses root: it runs as the postgres user
+        (work / "userlist.txt").write_text('"admit" "x"\n')
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        ini = cm["data"]["pgbouncer.ini"]
+        ini = re.sub(r"(?m)^listen_port = .*$", f"listen_port = {port}", ini)
+        ini = re.sub(r"(?m)^listen_addr = .*$", "listen_addr = 127.0.0.1", ini)
+        ini = re.sub(r"(?m)^auth_file = .*$", f"auth_file = {work / 'userlist.txt'}", ini)
+        (work / "pgbouncer.ini").write_text(ini)
+        proc = subprocess.Popen(["runuser", "-u", "postgres", "--", "pgbouncer", str(work / "pgbouncer.ini")],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            proc.wait(timeout=2)
+            check(False, f"{name}: pgbouncer starts with {cm['metadata']['name']}'s pgbouncer.ini: "
+                         f"exit {proc.returncode}: {proc.stdout.read()[-400:]}")
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=10)
+            check(True, f"{name}: pgbouncer starts with {cm['metadata']['name']}'s pgbouncer.ini")
+
+
 def main():
     build = pathlib.Path(sys.argv[1])
     for arg in sys.argv[2:]:
         name, path = arg.split("=", 1)
         docs = [d for d in yaml.safe_load_all(open(path)) if d]
+        check_pgbouncer(name, docs)
         for w in docs:
             if w["kind"] not in ("Deployment", "Job"):
                 continue
