@@ -99,12 +99,49 @@ def check_pgbouncer(name, docs):
             check(True, f"{name}: pgbouncer starts with {cm['metadata']['name']}'s pgbouncer.ini")
 
 
+# Settings a manifest may set before the binary reading them is built or wired.
+PENDING_SETTINGS = {"ADMIT_REDIS_URL": "read once the rate limiter is wired into a service"}
+
+
+def known_settings(build):
+    """{binary: set of ADMIT_* variables its --help lists}, for the built binaries."""
+    import re
+    known = {}
+    for binary in sorted(build.glob("services/*/admit-*")):
+        out = subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout
+        known[binary.name] = set(re.findall(r"\bADMIT_[A-Z0-9_]+", out))
+    return known
+
+
+def check_names(where, names, known, own=None):
+    """Every ADMIT_* name is read by some admit binary (a misspelt one would be ignored)."""
+    every = set().union(*known.values()) if known else set()
+    for n in sorted(names):
+        if not n.startswith("ADMIT_"):
+            continue
+        if (n in known.get(own, set())) if own is not None else (n in every):
+            check(True, f"{where}: {n} is a setting of {own or 'an admit binary'}")
+        elif n in PENDING_SETTINGS:
+            print(f"PENDING: {where}: {n} ({PENDING_SETTINGS[n]}; no built binary reads it yet)")
+        else:
+            check(False, f"{where}: {n} is read by no admit binary (misspelt?)")
+
+
 def main():
     build = pathlib.Path(sys.argv[1])
+    known = known_settings(build)
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((repo / "deploy/compose.yaml").read_text())
+    for svc, spec in compose["services"].items():
+        if str(spec.get("image", "")).startswith("admit"):
+            check_names(f"compose {svc}", spec.get("environment", {}), known)
     for arg in sys.argv[2:]:
         name, path = arg.split("=", 1)
         docs = [d for d in yaml.safe_load_all(open(path)) if d]
         check_pgbouncer(name, docs)
+        for cm in docs:
+            if cm["kind"] == "ConfigMap" and cm["metadata"]["name"].startswith("admit-config"):
+                check_names(f"{name}: ConfigMap/{cm['metadata']['name']}", cm["data"], known)
         for w in docs:
             if w["kind"] not in ("Deployment", "Job"):
                 continue
@@ -120,8 +157,11 @@ def main():
                         print(f"PENDING: {what} ({binary} not built)")
                         continue
                     env = env_of(c, docs)
-                    known = subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout
-                    placeholders = [k for k, v in env.items() if "CHANGE_ME" in v and k.endswith("_KEY") and k in known]
+                    check_names(f"{name}: {w['kind']}/{w['metadata']['name']}",
+                                [e["name"] for e in c.get("env", [])], known,
+                                own=None if cmd == "admit-migrate" else f"admit-{svc}")
+                    help_text = subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout
+                    placeholders = [k for k, v in env.items() if "CHANGE_ME" in v and k.endswith("_KEY") and k in help_text]
                     if placeholders:
                         rc, err = run(str(binary), env)
                         check(rc == 2 and any(k in err for k in placeholders),
