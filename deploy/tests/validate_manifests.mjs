@@ -66,6 +66,18 @@ for (const arg of process.argv.slice(2)) {
   // period covering ADMIT_SHUTDOWN_DELAY + ADMIT_DRAIN_TIMEOUT.
   const config = Object.assign({}, ...byKind("ConfigMap").filter((c) => c.metadata.name.startsWith("admit-config")).map((c) => c.data));
   const seconds = (v) => { const m = /^(\d+)(ms|s|m)$/.exec(v ?? ""); return !m ? NaN : m[2] === "ms" ? m[1] / 1000 : m[2] === "m" ? m[1] * 60 : +m[1]; };
+  // Keepalive agreement: admit's clients ping every ChannelOptions.keepalive_time
+  // (common/server/channel.h); servers must permit pings at least that often, or
+  // they answer GOAWAY too_many_pings.
+  if (config.ADMIT_GRPC_PERMIT_KEEPALIVE_TIME) {
+    const header = fs.readFileSync(new URL("../../common/server/channel.h", import.meta.url), "utf8");
+    const ping = +/keepalive_time\{std::chrono::seconds\((\d+)\)\}/.exec(header)?.[1];
+    const permit = seconds(config.ADMIT_GRPC_PERMIT_KEEPALIVE_TIME);
+    check(ping > 0 && permit <= ping, `${name}: servers permit keepalive pings every ${permit}s <= clients' ${ping}s (channel.h)`);
+    check(seconds(config.ADMIT_GRPC_MAX_CONNECTION_AGE) > 0, `${name}: ADMIT_GRPC_MAX_CONNECTION_AGE set (clients re-resolve DNS)`);
+    for (const k of ["ADMIT_QUOTA_ADDR", "ADMIT_REGISTRATION_ADDR", "ADMIT_CONFIRMATION_ADDR"])
+      check(config[k]?.startsWith("dns:///"), `${name}: ${k} ${config[k]} balances over every pod IP (dns:///)`);
+  }
   for (const d of byKind("Deployment")) {
     const id = `${name}: Deployment/${d.metadata.name}`;
     const pod = d.spec.template;
