@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "loadtest/client.h"
 #include "loadtest/driver.h"
 #include "loadtest/env_file.h"
+#include "loadtest/follow.h"
 #include "loadtest/plan.h"
 #include "loadtest/proc_stats.h"
 #include "loadtest/summary.h"
@@ -55,6 +57,12 @@ struct Flags {
   double duplicate_fraction = 0;
   double invalid_fraction = 0;
   bool skip_db_check = false;
+  // Following the run through email confirmation (--confirm-fraction)
+  double confirm_fraction = -1;  // < 0: off
+  std::string confirmation;
+  std::string maildir;
+  double mail_deadline_s = 0;  // 0: scaled with the expected messages
+  bool wait_tickets = false;
 };
 
 std::string Or(const std::string& a, const std::string& b) {
@@ -86,6 +94,8 @@ bool ResolveDefaults(Flags& f, std::map<std::string, pid_t>& pids) {
   f.organizer = Or(f.organizer, f.registration);
   f.admin_key = Or(f.admin_key, get("ADMIT_BOOTSTRAP_ADMIN_KEY"));
   f.pg_url = Or(f.pg_url, get("ADMIT_PG_URL"));
+  f.confirmation = Or(f.confirmation, get("ADMIT_CONFIRMATION_GRPC"));
+  f.maildir = Or(f.maildir, get("ADMIT_MAILDIR"));
   for (const std::string& name : SplitWords(get("ADMIT_SERVICES"))) {
     std::string upper = name;
     for (char& c : upper)
@@ -147,6 +157,24 @@ int RunRegister(const std::string& scenario, Flags& f) {
            "(--pg-url, --endpoints or ADMIT_PG_URL; or --skip-db-check)\n";
     return kSetupFailed;
   }
+  const bool follow = f.confirm_fraction >= 0;
+  if (follow &&
+      (f.confirmation.empty() || f.maildir.empty() || f.skip_db_check)) {
+    std::cerr << "admit-loadtest: --confirm-fraction needs the confirmation "
+                 "service (--confirmation or ADMIT_CONFIRMATION_GRPC), the "
+                 "sink's Maildir (--maildir or ADMIT_MAILDIR) and the "
+                 "database checks\n";
+    return kSetupFailed;
+  }
+  std::vector<std::shared_ptr<grpc::Channel>> confirmation;
+  if (follow) {
+    confirmation = MakeChannels(f.confirmation, f.channels);
+    if (!WaitConnected(confirmation, std::chrono::seconds(10))) {
+      std::cerr << "admit-loadtest: cannot connect to " << f.confirmation
+                << "\n";
+      return kSetupFailed;
+    }
+  }
   const auto deadline = std::chrono::milliseconds(f.deadline_ms);
   auto organizer = MakeChannels(f.organizer, 1);
   EventSpec spec{.event_id = f.event_id,
@@ -182,6 +210,7 @@ int RunRegister(const std::string& scenario, Flags& f) {
       scenario == "spike"
           ? RunClosedLoop(f.attempts, f.clients, issue, clock)
           : RunOpenLoop(f.attempts, f.rate, f.seed, issue, clock);
+  const auto run_end = std::chrono::steady_clock::now();
   auto procs = watcher.Stop();
 
   RunConfig config{.scenario = scenario,
@@ -205,6 +234,47 @@ int RunRegister(const std::string& scenario, Flags& f) {
       return kCheckFailed;
     }
     s.database_checked = true;
+  }
+  if (follow) {
+    FollowOptions fo{.maildir = f.maildir,
+                     .pg_url = f.pg_url,
+                     .event_id = event->id(),
+                     .confirm_fraction = f.confirm_fraction,
+                     .mail_deadline = std::chrono::milliseconds(
+                         static_cast<int64_t>(f.mail_deadline_s * 1000)),
+                     .wait_tickets = f.wait_tickets,
+                     .clients = f.clients,
+                     .call_deadline = deadline};
+    std::vector<std::string> confirmed;
+    absl::Status followed =
+        FollowThroughConfirmation(fo, plan, outcomes, confirmation, run_end,
+                                  s.violations, s.follow, confirmed);
+    if (!followed.ok()) {
+      Finish(s, f);
+      std::cerr << "admit-loadtest: " << followed << "\n";
+      return kCheckFailed;
+    }
+    // The database invariants again, now that some seats are sold: the
+    // confirmed registrations are expected CONFIRMED.
+    std::vector<Outcome> after = outcomes;
+    const std::set<std::string> ids(confirmed.begin(), confirmed.end());
+    for (Outcome& o : after) {
+      if (o.code == grpc::StatusCode::OK && ids.count(o.registration_id) > 0)
+        o.status = 2;  // CONFIRMED
+    }
+    std::vector<Violation> again;
+    s.database = DatabaseFacts();  // the report shows the rows afterwards
+    absl::Status checked =
+        CheckDatabase(f.pg_url, event->id(), after, again, s.database);
+    for (Violation& v : again) {
+      v.check += " (after confirming)";
+      s.violations.push_back(std::move(v));
+    }
+    if (!checked.ok()) {
+      Finish(s, f);
+      std::cerr << "admit-loadtest: " << checked << "\n";
+      return kCheckFailed;
+    }
   }
   return Finish(s, f);
 }
@@ -298,6 +368,23 @@ void RegisterFlags(CLI::App* app, Flags& f) {
       ->check(CLI::Range(0.0, 0.9));
   app->add_flag("--skip-db-check", f.skip_db_check,
                 "check the answers only, not Postgres");
+  app->add_option("--confirm-fraction", f.confirm_fraction,
+                  "follow the run through email confirmation: wait for every "
+                  "registration's email in --maildir, then confirm this share "
+                  "of the PENDING ones with their token (0 = check delivery "
+                  "only)")
+      ->check(CLI::Range(0.0, 1.0));
+  app->add_option("--confirmation", f.confirmation,
+                  "ConfirmationService host:port (default "
+                  "ADMIT_CONFIRMATION_GRPC)");
+  app->add_option("--maildir", f.maildir,
+                  "the SMTP sink's Maildir (default ADMIT_MAILDIR)");
+  app->add_option("--mail-deadline-s", f.mail_deadline_s,
+                  "how long to wait for the emails (default 30 s + 50 ms per "
+                  "expected message)")
+      ->check(CLI::Range(0.0, 86400.0));
+  app->add_flag("--wait-tickets", f.wait_tickets,
+                "also wait for each confirmed registration's ticket email");
 }
 
 }  // namespace

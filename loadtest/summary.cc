@@ -182,6 +182,29 @@ nlohmann::json ToJson(const RunSummary& s) {
         {"held_without_registration", s.database.held_without_registration},
         {"quotas_checked", s.database.quotas_checked}};
   }
+  if (s.follow.enabled) {
+    const FollowFacts& f = s.follow;
+    j["confirmation"] = {{"confirm_fraction", f.confirm_fraction},
+                         {"pending", f.pending},
+                         {"waitlisted", f.waitlisted},
+                         {"messages", f.messages},
+                         {"delivered", f.delivered},
+                         {"all_delivered", f.all_delivered},
+                         {"delivery_seconds", f.delivery_seconds},
+                         {"delivered_per_s", f.delivered_per_s},
+                         {"confirm_calls", f.confirm_calls},
+                         {"confirmed", f.confirmed},
+                         {"confirmed_stored", f.confirmed_stored},
+                         {"confirm_seconds", f.confirm_seconds},
+                         {"confirm_latency_ms",
+                          {{"p50", Ms(f.confirm_latency.ValueAt(50))},
+                           {"p99", Ms(f.confirm_latency.ValueAt(99))},
+                           {"max", Ms(f.confirm_latency.max())}}},
+                         {"confirm_codes", f.confirm_codes},
+                         {"tickets_checked", f.tickets_checked},
+                         {"tickets_delivered", f.tickets_delivered},
+                         {"ticket_seconds", f.ticket_seconds}};
+  }
   json procs = json::object();
   for (const auto& [name, p] : s.processes) {
     procs[name] = {{"pid", p.pid},
@@ -251,6 +274,33 @@ std::string Table(const RunSummary& s) {
       absl::StrAppendFormat(&t, " %s %d", StatusName(st), n);
     absl::StrAppendFormat(&t, "  (held seats without a row: %d)\n",
                           s.database.held_without_registration);
+  }
+  if (s.follow.enabled) {
+    const FollowFacts& f = s.follow;
+    absl::StrAppendFormat(
+        &t,
+        "  emails          %d of %d (%d pending, %d waitlisted) in the "
+        "Maildir %.2f s after the last answer: %.0f messages/s%s\n",
+        f.delivered, f.pending + f.waitlisted, f.pending, f.waitlisted,
+        f.delivery_seconds, f.delivered_per_s,
+        f.all_delivered ? "" : " (deadline passed)");
+    absl::StrAppendFormat(
+        &t,
+        "  confirmed       %d of %d calls (fraction %.2f of pending) in "
+        "%.2f s; %d CONFIRMED rows stored\n",
+        f.confirmed, f.confirm_calls, f.confirm_fraction, f.confirm_seconds,
+        f.confirmed_stored);
+    absl::StrAppendFormat(
+        &t, "  confirm ms      p50 %.2f  p99 %.2f  max %.2f  codes",
+        Ms(f.confirm_latency.ValueAt(50)), Ms(f.confirm_latency.ValueAt(99)),
+        Ms(f.confirm_latency.max()));
+    for (const auto& [k, v] : f.confirm_codes)
+      absl::StrAppendFormat(&t, " %s %d", k, v);
+    t += "\n";
+    if (f.tickets_checked) {
+      absl::StrAppendFormat(&t, "  ticket emails   %d of %d within %.2f s\n",
+                            f.tickets_delivered, f.confirmed, f.ticket_seconds);
+    }
   }
   if (c.event_id.empty()) {
     // grpc-ceiling: no registrations, nothing to check.

@@ -11,6 +11,7 @@
 
 #include "loadtest/checks.h"
 #include "loadtest/driver.h"
+#include "loadtest/follow.h"
 #include "loadtest/histogram.h"
 #include "loadtest/outcome.h"
 #include "loadtest/plan.h"
@@ -59,6 +60,7 @@ struct RunSummary {
   std::vector<Violation> violations;
   bool database_checked = false;
   DatabaseFacts database;
+  FollowFacts follow;  // spike --confirm-fraction
   std::map<std::string, ProcReport> processes;
   int64_t proc_interval_ms = 0;
 };
