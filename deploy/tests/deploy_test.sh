@@ -134,6 +134,13 @@ check "compose file: every admit service runs a binary of the image" bash -c '
     [[ -d $2/services/${b#admit-} ]] || { echo "no services/${b#admit-} for $b"; exit 1; }
   done' _ "$repo/deploy/compose.yaml" "$repo"
 check "migrate script is executable" test -x "$repo/deploy/docker/migrate.sh"
+# Every file the Dockerfile copies from the build context (COPY SRC... DEST) or from
+# the build stage's source tree (/opt/admit/src/PATH) exists in the repository.
+for src in $(awk '$1 == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' "$dockerfile") \
+  $(grep -oE '^COPY --from=build /opt/admit/src/[^ ]+' "$dockerfile" | sed 's|.*/opt/admit/src/||'); do
+  [[ $src == . ]] && continue
+  check "Dockerfile copies $src, which exists" test -e "$repo/$src"
+done
 fi
 
 if [[ $mode == live ]]; then
