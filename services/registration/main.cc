@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
                   &max_resends, 1, 1000);
   registration::EventSettings event_settings;
   registration::AddEventSettings(settings, &event_settings);
+  std::chrono::milliseconds watch_min_interval{500};
+  registration::AddCountsSettings(settings, &watch_min_interval);
   config::LoadOrExit(settings, argc, argv);
 
   log::Level level = log::Level::kInfo;
@@ -230,6 +232,17 @@ int main(int argc, char** argv) {
 
   server.AddService(&service);
   server.AddService(&lifecycle);
+  // GetRegistrationCounts / WatchRegistrationCounts: the watch hub's
+  // streams end (UNAVAILABLE) when the drain starts.
+  registration::CountsStore counts_store(pool->get());
+  registration::CountsServiceOptions counts_options;
+  counts_options.min_interval = absl::FromChrono(watch_min_interval);
+  counts_options.metrics = &server.metrics_registry();
+  registration::CountsService counts(&counts_store,
+                                     &(*events)->event_source(), &quota,
+                                     &(*events)->api_keys(), counts_options);
+  (*events)->organizer_service().SetCounts(&counts);
+  server.AddDrainHook("counts watchers", [&counts] { counts.Stop(); });
   server.AddService(&(*events)->organizer_service());
   server.AddStopHook("api keys", [&events] { (*events)->Stop(); });
   if (absl::Status s = server.Start(); !s.ok()) {
@@ -238,6 +251,7 @@ int main(int argc, char** argv) {
   }
   promoter.Start();
   sweeper.Start();
+  counts.Start();
   log::Info("serving", {{"grpc", server.grpc_target()},
                         {"metrics_port", server.metrics_port()},
                         {"quota", quota_addr}});

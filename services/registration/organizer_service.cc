@@ -330,4 +330,26 @@ grpc::ServerUnaryReactor* OrganizerService::GetEvent(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* OrganizerService::GetRegistrationCounts(
+    grpc::CallbackServerContext* context,
+    const v1::GetRegistrationCountsRequest* request,
+    v1::RegistrationCounts* response) {
+  if (counts_ == nullptr) {
+    return v1::OrganizerService::CallbackService::GetRegistrationCounts(
+        context, request, response);
+  }
+  return counts_->Get(context, request, response);
+}
+
+grpc::ServerWriteReactor<v1::RegistrationCounts>*
+OrganizerService::WatchRegistrationCounts(
+    grpc::CallbackServerContext* context,
+    const v1::WatchRegistrationCountsRequest* request) {
+  if (counts_ == nullptr) {
+    return v1::OrganizerService::CallbackService::WatchRegistrationCounts(
+        context, request);
+  }
+  return counts_->Watch(context, request);
+}
+
 }  // namespace admit::registration

@@ -54,6 +54,7 @@
 #include "admit/v1/quota.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/registration/api_keys.h"
+#include "services/registration/counts_service.h"
 #include "services/registration/event_cache.h"
 #include "services/registration/event_store.h"
 
@@ -86,6 +87,18 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
                                      const v1::GetEventRequest* request,
                                      v1::GetEventResponse* response) override;
 
+  // GetRegistrationCounts and WatchRegistrationCounts are served by `counts`
+  // (counts_service.h); UNIMPLEMENTED until it is set. Set it before the
+  // server starts; it must outlive the calls.
+  void SetCounts(CountsService* counts) { counts_ = counts; }
+  grpc::ServerUnaryReactor* GetRegistrationCounts(
+      grpc::CallbackServerContext* context,
+      const v1::GetRegistrationCountsRequest* request,
+      v1::RegistrationCounts* response) override;
+  grpc::ServerWriteReactor<v1::RegistrationCounts>* WatchRegistrationCounts(
+      grpc::CallbackServerContext* context,
+      const v1::WatchRegistrationCountsRequest* request) override;
+
  private:
   struct CreateCall;
 
@@ -102,6 +115,7 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
   EventCache* const cache_;
   const OrganizerServiceOptions options_;
   const Clock clock_;
+  CountsService* counts_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable idle_cv_;
