@@ -3,15 +3,23 @@
 #
 #   loadtest/bench.sh          (as root on Debian 12, from a clone; ~4 minutes)
 #
-# Steps: Release build (build/release) of admit-quota, admit-registration and
-# admit-loadtest -> the run command (deploy/local/run.sh) with its own run dir
-# (.run/bench: private Postgres with synchronous_commit=on, fsync on, as
-# postgres.sh configures it; Redis; the services) -> the machine's ceilings:
+# Steps: Release build (build/release) of admit-quota, admit-registration,
+# admit-confirmation and admit-loadtest -> the run command
+# (deploy/local/run.sh) with its own run dir (.run/bench: private Postgres
+# with synchronous_commit=on, fsync on, as postgres.sh configures it; Redis;
+# the SMTP sink; the services) -> the machine's ceilings:
 #   pgbench   one-row INSERT per transaction, 32 clients (a custom script)
 #   redis     redis-benchmark EVALSHA (INCR + EXPIRE), 50 clients
 #   gRPC      admit-loadtest grpc-ceiling: health Check on the registration
 #             server, 64 clients, the same generator as the scenarios
 # -> the scenarios:
+#   confirm   capacity 1,000, 2,000 attempts, 64 clients, followed through
+#             email confirmation (--confirm-fraction 0.5 --wait-tickets):
+#             every registration's email into the sink's Maildir, half the
+#             pending ones confirmed with their token, their tickets mailed;
+#             then admit-confirmation is stopped, so that the spike and steady
+#             figures are the registration path alone (their outbox rows
+#             stay pending)
 #   spike     capacity 100,000, 256 concurrent clients, 110,000 attempts
 #             (2% retried request_ids, 2% duplicate emails, 1% invalid)
 #   steady    capacity 1,300, 20,000 attempts at 2,000/s (Poisson, 10 s)
@@ -32,7 +40,8 @@
 #   ADMIT_BENCH_PERF=1     also record a `perf` profile of admit-registration
 #                          during the spike (perf.txt; costs some throughput)
 #   SPIKE_ATTEMPTS, SPIKE_CAPACITY, SPIKE_CLIENTS, STEADY_ATTEMPTS,
-#   STEADY_RATE, STEADY_CAPACITY, PGBENCH_SECONDS   scenario sizes
+#   STEADY_RATE, STEADY_CAPACITY, CONFIRM_ATTEMPTS, CONFIRM_CAPACITY,
+#   CONFIRM_FRACTION, PGBENCH_SECONDS   scenario sizes
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,13 +60,16 @@ SPIKE_CLIENTS=${SPIKE_CLIENTS:-256}
 STEADY_ATTEMPTS=${STEADY_ATTEMPTS:-20000}
 STEADY_RATE=${STEADY_RATE:-2000}
 STEADY_CAPACITY=${STEADY_CAPACITY:-1300}
+CONFIRM_ATTEMPTS=${CONFIRM_ATTEMPTS:-2000}
+CONFIRM_CAPACITY=${CONFIRM_CAPACITY:-1000}
+CONFIRM_FRACTION=${CONFIRM_FRACTION:-0.5}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
 
 "$repo/deploy/local/install-deps.sh"
 if [[ ${ADMIT_SKIP_BUILD:-0} != 1 ]]; then
   log "building (Release) in $build"
   cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target admit-quota admit-registration admit-loadtest
+  cmake --build "$build" -j"$(nproc)" --target admit-quota admit-registration admit-confirmation admit-loadtest
 fi
 loadtest=$build/loadtest/admit-loadtest
 [[ -x $loadtest ]] || die "$loadtest is not built"
@@ -78,11 +90,20 @@ if pid=$(read_pidfile "$run/run.pid" 2>/dev/null) && pid_alive "$pid"; then
 fi
 if [[ ${ADMIT_BENCH_KEEP_DATA:-0} != 1 ]]; then
   "$repo/deploy/local/stack.sh" down "$run" >/dev/null 2>&1 || true
-  rm -rf "$run/postgres"
+  rm -rf "$run/postgres" "$run/smtp/maildir"
 fi
 rm -f "$run/endpoints.env"
+# Rate limiting stays on (its Redis round trip is part of every figure), but
+# admit-loadtest sends every attempt from 127.0.0.1, for a handful of events,
+# with some emails repeated on purpose: budgets far above what one run sends
+# (RATE_LIMIT=off turns the limiter off, to measure its cost).
+export ADMIT_RATE_LIMIT_IP=${ADMIT_RATE_LIMIT_IP:-1000000/1000000}
+export ADMIT_RATE_LIMIT_EMAIL=${ADMIT_RATE_LIMIT_EMAIL:-1000/1000}
+export ADMIT_RATE_LIMIT_EVENT=${ADMIT_RATE_LIMIT_EVENT:-1000000/1000000}
+export ADMIT_RATE_LIMIT_API_KEY=${ADMIT_RATE_LIMIT_API_KEY:-100000/100000}
+[[ ${RATE_LIMIT:-on} == on ]] || export ADMIT_RATE_LIMIT_ENABLED=false
 ADMIT_RUN_DIR=$run ADMIT_BUILD_DIR=$build ADMIT_SKIP_BUILD=1 \
-  ADMIT_SERVICES="quota registration" "$repo/deploy/local/run.sh" >"$out/run.log" 2>&1 &
+  ADMIT_SERVICES="quota registration confirmation" "$repo/deploy/local/run.sh" >"$out/run.log" 2>&1 &
 run_pid=$!
 # Ready when endpoints.env appears; give up at once if run.sh exits first.
 up_or_gone() { [[ -s $run/endpoints.env ]] || ! kill -0 "$run_pid" 2>/dev/null; }
@@ -129,6 +150,14 @@ PY
 
 # --- scenarios ----------------------------------------------------------------
 status=0
+log "confirm: capacity $CONFIRM_CAPACITY, $CONFIRM_ATTEMPTS attempts, confirm fraction $CONFIRM_FRACTION"
+"$loadtest" spike --endpoints "$run/endpoints.env" --capacity "$CONFIRM_CAPACITY" \
+  --attempts "$CONFIRM_ATTEMPTS" --clients 64 --channels 4 \
+  --confirm-fraction "$CONFIRM_FRACTION" --wait-tickets \
+  --json "$out/confirm.json" --report "$out/confirm.html" | tee "$out/confirm.txt" || status=1
+log "stopping admit-confirmation (pid $ADMIT_CONFIRMATION_PID) for the registration-only scenarios"
+kill -TERM "$ADMIT_CONFIRMATION_PID" 2>/dev/null || true
+
 perf_pid=""
 if [[ ${ADMIT_BENCH_PERF:-0} == 1 ]] && command -v perf >/dev/null; then
   log "perf: recording admit-registration (pid $ADMIT_REGISTRATION_PID) for 20 s of the spike"

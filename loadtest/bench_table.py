@@ -3,8 +3,8 @@
 
     loadtest/bench_table.py RESULTS_DIR
 
-Reads ceilings.json, grpc-ceiling.json, spike.json and steady.json (written
-by loadtest/bench.sh) and prints Markdown: the machine, the ceilings, each
+Reads ceilings.json, grpc-ceiling.json, spike.json, steady.json and, when
+present, confirm.json (written by loadtest/bench.sh) and prints Markdown: the machine, the ceilings, each
 scenario's figures and the ratios, and the issue's targets met or not.
 """
 import datetime
@@ -50,6 +50,22 @@ def main():
     print(f"| spike Register answers/s / pgbench one-row-insert TPS | {r / pg:.2f} (goal >= 1.0) |")
     print(f"| spike Register answers/s / gRPC health Check calls/s | {r / grpc['answers_per_s']:.2f} |")
     print(f"| steady offered rate / pgbench TPS | {steady['config']['rate_per_s'] / pg:.2f} |\n")
+
+    confirm_path = d / "confirm.json"
+    if confirm_path.exists():
+        k = json.loads(confirm_path.read_text())
+        f, c = k["confirmation"], k["config"]
+        print("| follow-through (spike: capacity {:,}, {:,} attempts) | figure |\n| --- | --- |".format(
+            c["capacity"], c["attempts"]))
+        print(f"| emails in the Maildir (pending + waitlisted) | {f['delivered']:,} of "
+              f"{f['pending'] + f['waitlisted']:,} in {f['delivery_seconds']:.1f} s after the last "
+              f"answer: {f['delivered_per_s']:,.0f} messages/s |")
+        cl = f["confirm_latency_ms"]
+        print(f"| ConfirmRegistration with the mailed token | {f['confirmed']:,} of {f['confirm_calls']:,} "
+              f"CONFIRMED, p50 {cl['p50']:.1f} ms, p99 {cl['p99']:.1f} ms |")
+        if f.get("tickets_checked"):
+            print(f"| ticket emails | {f['tickets_delivered']:,} in {f['ticket_seconds']:.1f} s |")
+        print(f"| violations | {len(k['violations'])} |\n")
 
     procs = []
     for name, s in (("spike", spike), ("steady", steady)):
