@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/ratelimit/limiter.h"
 
 namespace admit::registration {
 namespace {
@@ -180,8 +181,48 @@ absl::StatusOr<Caller> ApiKeyAuthenticator::Authenticate(
   if (std::next(begin) != end) {
     return ApiKeyInvalidError("more than one authorization entry");
   }
-  return Authenticate(
+  absl::StatusOr<Caller> caller = Authenticate(
       std::string_view(begin->second.data(), begin->second.size()));
+  if (!caller.ok() || limiter_ == nullptr) return caller;
+  if (absl::Status admitted = Admit(caller->key_id); !admitted.ok()) {
+    return admitted;
+  }
+  return caller;
+}
+
+absl::Status ApiKeyAuthenticator::Admit(const std::string& key_id) const {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(verdicts_mu_);
+    auto it = refusals_.find(key_id);
+    if (it != refusals_.end()) {
+      if (now < it->second.until) {
+        if (it->second.unavailable) {
+          return absl::UnavailableError(
+              "rate limiting is unavailable and policy api_key fails closed; "
+              "retry");
+        }
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            it->second.until - now);
+        return ratelimit::RateLimited("api_key", left);
+      }
+      refusals_.erase(it);
+    }
+  }
+  // The verdict lands before the key's next call in practice (one Redis
+  // round trip); this call proceeds (see api_keys.h).
+  limiter_->Check(
+      {{"api_key", key_id}}, [this, key_id](ratelimit::Decision decision) {
+        if (decision.status.ok()) return;
+        const auto at = std::chrono::steady_clock::now();
+        const bool unavailable =
+            decision.status.code() == absl::StatusCode::kUnavailable;
+        std::lock_guard<std::mutex> lock(verdicts_mu_);
+        refusals_[key_id] = Refusal{unavailable ? at + std::chrono::seconds(1)
+                                                : at + decision.retry_after,
+                                    unavailable};
+      });
+  return absl::OkStatus();
 }
 
 }  // namespace admit::registration

@@ -45,6 +45,10 @@
 #include "grpcpp/server_context.h"
 #include "services/registration/api_key.h"
 
+namespace admit::ratelimit {
+class Limiter;  // common/ratelimit/limiter.h
+}  // namespace admit::ratelimit
+
 namespace admit::registration {
 
 struct ApiKeyCacheOptions {
@@ -95,14 +99,41 @@ class ApiKeyAuthenticator {
       std::optional<std::string_view> authorization) const;
 
   // Authenticate() on the `authorization` metadata of `context` (more than
-  // one entry is UNAUTHENTICATED).
+  // one entry is UNAUTHENTICATED), then, with a limiter set, the key's
+  // "api_key" rate-limit policy (by key id): RESOURCE_EXHAUSTED with
+  // RetryInfo and QuotaFailure (ratelimit::RateLimited) while the key is
+  // refused. Every OrganizerService call goes through here.
   absl::StatusOr<Caller> Authenticate(
       const grpc::ServerContextBase& context) const;
+
+  // Rate limiting of authenticated keys; null (the default) = none. Set
+  // before serving; the limiter (and its redis::Client, whose callbacks
+  // use this object) must be destroyed before this authenticator.
+  //
+  // Authenticate() is synchronous and the limiter is not, so a key's
+  // verdict is asynchronous: each call of an admitted key sends one
+  // Limiter::Check (consuming a token) and proceeds; a refusal is
+  // remembered until its retry_after passes, and the key's calls until
+  // then are refused at once without asking Redis. A key may thus exceed
+  // its budget by the calls it starts within one Redis round trip of the
+  // refusal (well under a millisecond). A fail-closed api_key policy that
+  // cannot be checked refuses the key's calls with UNAVAILABLE for 1 s.
+  void SetLimiter(ratelimit::Limiter* limiter) { limiter_ = limiter; }
 
  private:
   using KeyMap = std::unordered_map<std::string, ApiKeyRecord>;
 
   void RefreshLoop();
+  // The api_key verdict of `key_id` (see SetLimiter).
+  absl::Status Admit(const std::string& key_id) const;
+
+  struct Refusal {
+    std::chrono::steady_clock::time_point until;
+    bool unavailable = false;
+  };
+  ratelimit::Limiter* limiter_ = nullptr;
+  mutable std::mutex verdicts_mu_;
+  mutable std::unordered_map<std::string, Refusal> refusals_;
 
   const Loader loader_;
   const std::optional<ApiKeyRecord> bootstrap_;

@@ -14,6 +14,7 @@
 #include "common/log/log.h"
 #include "common/pg/migrations.h"
 #include "common/pg/pool.h"
+#include "common/ratelimit/service_wiring.h"
 #include "common/server/channel.h"
 #include "common/server/options.h"
 #include "common/server/server.h"
@@ -134,6 +135,8 @@ int main(int argc, char** argv) {
   registration::AddEventSettings(settings, &event_settings);
   std::chrono::milliseconds watch_min_interval{500};
   registration::AddCountsSettings(settings, &watch_min_interval);
+  ratelimit::ServiceLimiterOptions rate_limit;
+  ratelimit::AddServiceLimiterSettings(settings, &rate_limit);
   config::LoadOrExit(settings, argc, argv);
 
   log::Level level = log::Level::kInfo;
@@ -203,6 +206,19 @@ int main(int argc, char** argv) {
   promoter_options.interval = absl::FromChrono(promotion_interval);
   server::Server server(server_options);
   registration::RegistrationMetrics metrics(server.metrics_registry());
+  // Rate limiting (Redis): Register, GetRegistration, CancelRegistration,
+  // GetAvailability and every organizer call (by its API key). Destroyed
+  // before the service's users of it: declared after the events (whose
+  // authenticator its callbacks use), before the services.
+  auto limiter =
+      ratelimit::ServiceLimiter::Create(rate_limit, &server.metrics_registry());
+  if (!limiter.ok()) {
+    log::Error("cannot configure rate limiting",
+               {{"error", limiter.status().ToString()}});
+    return 2;
+  }
+  (*events)->api_keys().SetLimiter((*limiter)->get());
+  promoter_options.metrics = &metrics;
   promoter_options.metrics = &metrics;
   registration::WaitlistPromoter promoter(
       &lifecycle_store, &(*events)->event_source(), promoter_options);
@@ -216,6 +232,7 @@ int main(int argc, char** argv) {
   service_options.registrar.batcher.max_pending = max_pending;
   service_options.registrar.max_in_flight = max_in_flight;
   service_options.availability.ttl = absl::FromChrono(availability_ttl);
+  service_options.limiter = (*limiter)->get();
   service_options.seat_freed = [&promoter](const std::string& event_id,
                                            const std::string& type) {
     promoter.Kick(event_id, type);
@@ -254,6 +271,7 @@ int main(int argc, char** argv) {
   counts.Start();
   log::Info("serving", {{"grpc", server.grpc_target()},
                         {"metrics_port", server.metrics_port()},
-                        {"quota", quota_addr}});
+                        {"quota", quota_addr},
+                        {"rate_limit", rate_limit.enabled ? "on" : "off"}});
   return server.RunUntilSignalled();
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/token.h"
 #include "common/log/log.h"
+#include "common/ratelimit/service_wiring.h"
 #include "common/server/guard.h"
 #include "common/status/status.h"
 #include "services/registration/registration_errors.h"
@@ -192,6 +193,7 @@ RegistrationServiceImpl::RegistrationServiceImpl(
       quota_(quota),
       metrics_(metrics),
       clock_(options.clock),
+      limiter_(options.limiter),
       seat_freed_(options.seat_freed),
       registrar_(events, store, quota, sealer, metrics, options.registrar),
       availability_(quota, store, options.availability) {}
@@ -232,18 +234,28 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::Register(
         input.attendee.organization = attendee->organization;
         input.attendee.organization_key = attendee->organization_key;
         input.attendee.country_code = attendee->country_code;
+        std::vector<ratelimit::Subject> subjects;
+        if (limiter_ != nullptr) {
+          subjects = {{"ip", ratelimit::ClientAddressOf(limiter_, *context)},
+                      {"email", input.attendee.email},
+                      {"event", input.event_id}};
+        }
         handed_off = true;
-        registrar_.Register(
-            std::move(input),
-            [this, reactor, response](absl::StatusOr<RegisterAnswer> answer) {
-              server::Guard(reactor, "Register", [&] {
-                if (!answer.ok())
-                  return ToRpcStatus(answer.status(), "Register");
-                RecordToProto(answer->record, clock_(),
-                              response->mutable_registration());
-                response->set_manage_token(answer->manage_token);
-                return grpc::Status::OK;
-              });
+        ratelimit::AdmitThen(
+            limiter_, std::move(subjects), reactor,
+            [this, reactor, response, input = std::move(input)]() mutable {
+              registrar_.Register(
+                  std::move(input), [this, reactor, response](
+                                        absl::StatusOr<RegisterAnswer> answer) {
+                    server::Guard(reactor, "Register", [&] {
+                      if (!answer.ok())
+                        return ToRpcStatus(answer.status(), "Register");
+                      RecordToProto(answer->record, clock_(),
+                                    response->mutable_registration());
+                      response->set_manage_token(answer->manage_token);
+                      return grpc::Status::OK;
+                    });
+                  });
             });
         return absl::OkStatus();
       });
@@ -273,19 +285,24 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::GetRegistration(
         RETURN_IF_ERROR(ValidateManageRequest(request->registration_id(),
                                               request->manage_token()));
         handed_off = true;
-        Begin();
-        Authorize(request->registration_id(), request->manage_token(),
-                  [this, reactor,
-                   response](absl::StatusOr<RegistrationRecord> record) {
-                    server::Guard(reactor, "GetRegistration", [&] {
-                      if (!record.ok()) {
-                        return ToRpcStatus(record.status(), "GetRegistration");
-                      }
-                      RecordToProto(*record, clock_(), response);
-                      return grpc::Status::OK;
-                    });
-                    End();
-                  });
+        ratelimit::AdmitThen(
+            limiter_, IpSubject(*context), reactor,
+            [this, reactor, request, response] {
+              Begin();
+              Authorize(request->registration_id(), request->manage_token(),
+                        [this, reactor,
+                         response](absl::StatusOr<RegistrationRecord> record) {
+                          server::Guard(reactor, "GetRegistration", [&] {
+                            if (!record.ok()) {
+                              return ToRpcStatus(record.status(),
+                                                 "GetRegistration");
+                            }
+                            RecordToProto(*record, clock_(), response);
+                            return grpc::Status::OK;
+                          });
+                          End();
+                        });
+            });
         return absl::OkStatus();
       });
 }
@@ -293,76 +310,81 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::GetRegistration(
 grpc::ServerUnaryReactor* RegistrationServiceImpl::CancelRegistration(
     grpc::CallbackServerContext* context,
     const v1::CancelRegistrationRequest* request, v1::Registration* response) {
-  return Handle(
-      context, "CancelRegistration",
-      [&](grpc::ServerUnaryReactor* reactor, bool& handed_off) {
-        RETURN_IF_ERROR(ValidateManageRequest(request->registration_id(),
-                                              request->manage_token()));
-        handed_off = true;
-        Begin();
-        // Each step finishes the call on error; `finish` is the last touch.
-        auto finish = [this, reactor](grpc::Status status) {
-          reactor->Finish(status);
-          End();
-        };
-        Authorize(
-            request->registration_id(), request->manage_token(),
+  return Handle(context, "CancelRegistration",
+                [&](grpc::ServerUnaryReactor* reactor, bool& handed_off) {
+                  RETURN_IF_ERROR(ValidateManageRequest(
+                      request->registration_id(), request->manage_token()));
+                  handed_off = true;
+                  ratelimit::AdmitThen(limiter_, IpSubject(*context), reactor,
+                                       [this, reactor, request, response] {
+                                         Cancel(reactor, request, response);
+                                       });
+                  return absl::OkStatus();
+                });
+}
+
+void RegistrationServiceImpl::Cancel(
+    grpc::ServerUnaryReactor* reactor,
+    const v1::CancelRegistrationRequest* request, v1::Registration* response) {
+  Begin();
+  // Each step finishes the call on error; `finish` is the last touch.
+  auto finish = [this, reactor](grpc::Status status) {
+    reactor->Finish(status);
+    End();
+  };
+  Authorize(
+      request->registration_id(), request->manage_token(),
+      [this, response,
+       finish](absl::StatusOr<RegistrationRecord> record) mutable {
+        if (!record.ok()) {
+          return finish(ToRpcStatus(record.status(), "CancelRegistration"));
+        }
+        const bool lapsed =
+            record->status == RegistrationStatus::kPendingConfirmation &&
+            record->hold_expires_at.has_value() &&
+            *record->hold_expires_at <= clock_();
+        if (record->status == RegistrationStatus::kExpired || lapsed) {
+          return finish(ToGrpcStatus(RegistrationExpiredError()));
+        }
+        store_->Cancel(
+            record->registration_id,
             [this, response,
-             finish](absl::StatusOr<RegistrationRecord> record) mutable {
-              if (!record.ok()) {
+             finish](absl::StatusOr<CancelResult> cancelled) mutable {
+              if (!cancelled.ok()) {
                 return finish(
-                    ToRpcStatus(record.status(), "CancelRegistration"));
+                    ToRpcStatus(cancelled.status(), "CancelRegistration"));
               }
-              const bool lapsed =
-                  record->status == RegistrationStatus::kPendingConfirmation &&
-                  record->hold_expires_at.has_value() &&
-                  *record->hold_expires_at <= clock_();
-              if (record->status == RegistrationStatus::kExpired || lapsed) {
+              if (cancelled->previous == RegistrationStatus::kExpired) {
                 return finish(ToGrpcStatus(RegistrationExpiredError()));
               }
-              store_->Cancel(
-                  record->registration_id,
-                  [this, response,
-                   finish](absl::StatusOr<CancelResult> cancelled) mutable {
-                    if (!cancelled.ok()) {
-                      return finish(ToRpcStatus(cancelled.status(),
-                                                "CancelRegistration"));
-                    }
-                    if (cancelled->previous == RegistrationStatus::kExpired) {
-                      return finish(ToGrpcStatus(RegistrationExpiredError()));
-                    }
-                    RecordToProto(cancelled->record, clock_(), response);
-                    const RegistrationRecord& r = cancelled->record;
-                    const bool changed = cancelled->previous != r.status;
-                    if (changed && metrics_ != nullptr) {
-                      metrics_->CountRegistration(r.event_id, "cancelled");
-                    }
-                    if (r.hold_id.empty()) return finish(grpc::Status::OK);
-                    // Released on every Cancel of a registration with a
-                    // hold, also a repeated one: Release is idempotent, and
-                    // a retry repairs a release that failed before.
-                    quota_->Release(
-                        r.hold_id, v1::RELEASE_REASON_CANCELLED,
-                        [this, finish, event_id = r.event_id,
-                         type = r.ticket_type_id, hold_id = r.hold_id,
-                         changed](absl::StatusOr<v1::ReleaseResponse>
-                                      released) mutable {
-                          if (!released.ok()) {
-                            log::Warn(
-                                "cannot release a cancelled hold",
+              RecordToProto(cancelled->record, clock_(), response);
+              const RegistrationRecord& r = cancelled->record;
+              const bool changed = cancelled->previous != r.status;
+              if (changed && metrics_ != nullptr) {
+                metrics_->CountRegistration(r.event_id, "cancelled");
+              }
+              if (r.hold_id.empty()) return finish(grpc::Status::OK);
+              // Released on every Cancel of a registration with a
+              // hold, also a repeated one: Release is idempotent, and
+              // a retry repairs a release that failed before.
+              quota_->Release(
+                  r.hold_id, v1::RELEASE_REASON_CANCELLED,
+                  [this, finish, event_id = r.event_id, type = r.ticket_type_id,
+                   hold_id = r.hold_id, changed](
+                      absl::StatusOr<v1::ReleaseResponse> released) mutable {
+                    if (!released.ok()) {
+                      log::Warn("cannot release a cancelled hold",
                                 {{"hold_id", hold_id},
                                  {"error", released.status().ToString()}});
-                            return finish(ToGrpcStatus(absl::UnavailableError(
-                                "the registration is cancelled but its seat "
-                                "could not be released yet; retry the "
-                                "cancellation")));
-                          }
-                          if (changed) SeatFreed(event_id, type);
-                          finish(grpc::Status::OK);
-                        });
+                      return finish(ToGrpcStatus(absl::UnavailableError(
+                          "the registration is cancelled but its seat "
+                          "could not be released yet; retry the "
+                          "cancellation")));
+                    }
+                    if (changed) SeatFreed(event_id, type);
+                    finish(grpc::Status::OK);
                   });
             });
-        return absl::OkStatus();
       });
 }
 
@@ -388,43 +410,56 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::GetAvailability(
               "ending with '-'");
         }
         handed_off = true;
-        Begin();
-        auto finish = [this, reactor](grpc::Status status) {
-          reactor->Finish(status);
-          End();
-        };
-        events_->Get(
-            event_id, [this, response,
-                       finish](absl::StatusOr<EventSnapshot> event) mutable {
-              if (!event.ok()) {
-                return finish(ToRpcStatus(event.status(), "GetAvailability"));
-              }
-              EventSnapshot snapshot = std::move(*event);
-              availability_.Get(
-                  snapshot->id(), [this, response, finish, snapshot](
-                                      absl::StatusOr<AvailabilityCache::Figures>
-                                          figures) mutable {
-                    if (!figures.ok()) {
-                      // The event exists here; quota not knowing it is a setup
-                      // gap (or outage): retryable, not NOT_FOUND.
-                      absl::Status s = figures.status();
-                      if (s.code() == absl::StatusCode::kNotFound) {
-                        s = absl::UnavailableError(
-                            "the event's capacity is not set up yet; retry");
-                      }
-                      return finish(ToRpcStatus(s, "GetAvailability"));
-                    }
-                    grpc::Status status =
-                        server::CallGuarded("GetAvailability", [&] {
-                          AvailabilityToProto(*snapshot, **figures, clock_(),
-                                              response);
-                          return grpc::Status::OK;
-                        });
-                    finish(status);
-                  });
-            });
+        ratelimit::AdmitThen(limiter_, IpSubject(*context), reactor,
+                             [this, reactor, request, response] {
+                               Availability(reactor, request, response);
+                             });
         return absl::OkStatus();
       });
+}
+
+void RegistrationServiceImpl::Availability(
+    grpc::ServerUnaryReactor* reactor,
+    const v1::GetAvailabilityRequest* request, v1::Availability* response) {
+  const std::string& event_id = request->event_id();
+  Begin();
+  auto finish = [this, reactor](grpc::Status status) {
+    reactor->Finish(status);
+    End();
+  };
+  events_->Get(event_id, [this, response,
+                          finish](absl::StatusOr<EventSnapshot> event) mutable {
+    if (!event.ok()) {
+      return finish(ToRpcStatus(event.status(), "GetAvailability"));
+    }
+    EventSnapshot snapshot = std::move(*event);
+    availability_.Get(
+        snapshot->id(),
+        [this, response, finish,
+         snapshot](absl::StatusOr<AvailabilityCache::Figures> figures) mutable {
+          if (!figures.ok()) {
+            // The event exists here; quota not knowing it is a setup
+            // gap (or outage): retryable, not NOT_FOUND.
+            absl::Status s = figures.status();
+            if (s.code() == absl::StatusCode::kNotFound) {
+              s = absl::UnavailableError(
+                  "the event's capacity is not set up yet; retry");
+            }
+            return finish(ToRpcStatus(s, "GetAvailability"));
+          }
+          grpc::Status status = server::CallGuarded("GetAvailability", [&] {
+            AvailabilityToProto(*snapshot, **figures, clock_(), response);
+            return grpc::Status::OK;
+          });
+          finish(status);
+        });
+  });
+}
+
+std::vector<ratelimit::Subject> RegistrationServiceImpl::IpSubject(
+    const grpc::CallbackServerContext& context) const {
+  if (limiter_ == nullptr) return {};
+  return {{"ip", ratelimit::ClientAddressOf(limiter_, context)}};
 }
 
 }  // namespace admit::registration

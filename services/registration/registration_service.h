@@ -27,10 +27,12 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "admit/v1/registration.grpc.pb.h"
 #include "common/crypto/sealer.h"
+#include "common/ratelimit/limiter.h"
 #include "grpcpp/grpcpp.h"
 #include "services/registration/availability_cache.h"
 #include "services/registration/event_source.h"
@@ -45,6 +47,11 @@ struct RegistrationServiceOptions {
   RegistrarOptions registrar;
   AvailabilityCacheOptions availability;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Rate limiting (common/ratelimit), checked on the gRPC thread before any
+  // database work: Register by "ip", "email" (normalized) and "event";
+  // GetRegistration, CancelRegistration and GetAvailability by "ip". Null:
+  // no limiting. Must outlive the service.
+  ratelimit::Limiter* limiter = nullptr;
   // Called after a cancellation freed a held or sold seat of (event_id,
   // ticket_type_id); must not block (WaitlistPromoter::Kick). Empty = none.
   std::function<void(const std::string&, const std::string&)> seat_freed;
@@ -97,6 +104,16 @@ class RegistrationServiceImpl final
   void Authorize(
       const std::string& registration_id, const std::string& manage_token,
       absl::AnyInvocable<void(absl::StatusOr<RegistrationRecord>)> next);
+  // The "ip" subject of a call (empty without a limiter).
+  std::vector<ratelimit::Subject> IpSubject(
+      const grpc::CallbackServerContext& context) const;
+  // CancelRegistration and GetAvailability once admitted (validated).
+  void Cancel(grpc::ServerUnaryReactor* reactor,
+              const v1::CancelRegistrationRequest* request,
+              v1::Registration* response);
+  void Availability(grpc::ServerUnaryReactor* reactor,
+                    const v1::GetAvailabilityRequest* request,
+                    v1::Availability* response);
   // Called after a cancellation freed a held or sold seat of
   // `ticket_type_id`: asks for a waitlist promotion (options.seat_freed).
   void SeatFreed(const std::string& event_id,
@@ -109,6 +126,7 @@ class RegistrationServiceImpl final
   QuotaClient* const quota_;
   RegistrationMetrics* const metrics_;
   const std::function<absl::Time()> clock_;
+  ratelimit::Limiter* const limiter_;
   const std::function<void(const std::string&, const std::string&)> seat_freed_;
   Registrar registrar_;
   AvailabilityCache availability_;
