@@ -165,6 +165,7 @@ TEST_F(TranscodeTest, BodyFieldAndNestedPathVariable) {
   HttpRequestParts parts;
   parts.bindings = m.bindings;
   parts.body = R"({"name":"Plenipot","capacity":1300})";
+  parts.query = {{"updateMask", "name,capacity"}, {"event.name", "from-query"}};
   auto bytes = BuildRequest(*m.route, parts);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   v1::UpdateEventRequest req;
@@ -172,6 +173,9 @@ TEST_F(TranscodeTest, BodyFieldAndNestedPathVariable) {
   EXPECT_EQ(req.event().id(), "pp-2026");
   EXPECT_EQ(req.event().name(), "Plenipot");
   EXPECT_EQ(req.event().capacity(), 1300);
+  ASSERT_EQ(req.update_mask().paths_size(), 2);
+  EXPECT_EQ(req.update_mask().paths(0), "name");
+  EXPECT_EQ(req.update_mask().paths(1), "capacity");
 }
 
 TEST_F(TranscodeTest, RequestWithoutBodyRefusesOne) {

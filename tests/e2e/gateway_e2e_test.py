@@ -221,7 +221,7 @@ class PublicApi(unittest.TestCase):
 class OrganizerApi(unittest.TestCase):
     def test_update_event_and_allotment(self):
         event_id, _ = create_event()
-        status, _, body = api("PATCH", f"/v1/organizer/events/{event_id}",
+        status, _, body = api("PATCH", f"/v1/organizer/events/{event_id}?updateMask=name",
                               {"name": "Renamed"}, admin(), expect=None)
         skip_if_unimplemented(status, body, "UpdateEvent")
         self.assertEqual(status, 200, body)
