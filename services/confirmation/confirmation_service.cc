@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/token.h"
 #include "common/log/log.h"
+#include "common/ratelimit/service_wiring.h"
 #include "common/server/guard.h"
 #include "common/status/status.h"
 #include "pqxx/binarystring"
@@ -102,7 +103,8 @@ ConfirmationServiceImpl::ConfirmationServiceImpl(
     : pool_(pool),
       lifecycle_(lifecycle),
       tickets_(std::move(tickets)),
-      options_(options) {}
+      options_(options),
+      limiter_(options.limiter) {}
 
 grpc::ServerUnaryReactor* ConfirmationServiceImpl::ConfirmRegistration(
     grpc::CallbackServerContext* context,
@@ -125,60 +127,68 @@ grpc::ServerUnaryReactor* ConfirmationServiceImpl::ConfirmRegistration(
               "INVALID_FIELDS");
         }
         handed_off = true;
-        auto finish = [reactor](const absl::Status& status) {
-          reactor->Finish(ToRpcStatus(status, kMethod));
-        };
-        std::string hash = crypto::TokenHash(token);
-        pool_->Submit(
-            pg::Transact(
-                [hash](pqxx::work& tx) { return LookUpToken(tx, hash); }),
-            [this, finish, hash, response,
-             reactor](absl::StatusOr<std::optional<TokenState>> found) {
-              if (!found.ok()) return finish(found.status());
-              if (!found->has_value()) return finish(TokenNotFoundError());
-              const TokenState& state = **found;
-              if (!state.used && !state.current)
-                return finish(TokenNotFoundError());
-              if (!state.used && state.expired) return finish(ExpiredError());
-              v1::LifecycleConfirmRequest confirm;
-              confirm.set_registration_id(state.registration_id);
-              confirm.set_ticket_code(tickets_.CodeFor(state.registration_id));
-              lifecycle_->ConfirmRegistration(
-                  std::move(confirm),
-                  [this, finish, hash, response,
-                   reactor](absl::StatusOr<v1::Registration> confirmed) {
-                    if (!confirmed.ok()) {
-                      // The token was valid, so a missing registration means it
-                      // was erased: the same answer as an unknown token.
-                      if (confirmed.status().code() ==
-                          absl::StatusCode::kNotFound) {
-                        return finish(TokenNotFoundError());
-                      }
-                      return finish(confirmed.status());
-                    }
-                    *response = *std::move(confirmed);
-                    // Marking the token used is bookkeeping (it lets an expired
-                    // but used token still show the ticket); the confirmation
-                    // itself is already committed, so a failure here is logged
-                    // and the attendee still gets OK.
-                    pool_->Submit(
-                        pg::Transact([hash](pqxx::work& tx) -> absl::Status {
-                          tx.exec_params(
-                              "UPDATE confirmation.tokens SET used_at = now() "
-                              "WHERE token_hash = $1 AND used_at IS NULL",
-                              pqxx::binarystring(hash.data(), hash.size()));
-                          return absl::OkStatus();
-                        }),
-                        [reactor](absl::Status marked) {
-                          if (!marked.ok()) {
-                            log::Warn("cannot mark a confirmation token used",
-                                      {{"error", marked.ToString()}});
-                          }
-                          reactor->Finish(grpc::Status::OK);
-                        });
-                  });
+        ratelimit::AdmitThen(
+            limiter_, {{"ip", ratelimit::ClientAddressOf(limiter_, *context)}},
+            reactor, [this, reactor, request, response] {
+              Confirm(reactor, request, response);
             });
         return absl::OkStatus();
+      });
+}
+
+void ConfirmationServiceImpl::Confirm(
+    grpc::ServerUnaryReactor* reactor,
+    const v1::ConfirmRegistrationRequest* request, v1::Registration* response) {
+  static constexpr std::string_view kMethod = "ConfirmRegistration";
+  auto finish = [reactor](const absl::Status& status) {
+    reactor->Finish(ToRpcStatus(status, kMethod));
+  };
+  std::string hash = crypto::TokenHash(request->token());
+  pool_->Submit(
+      pg::Transact([hash](pqxx::work& tx) { return LookUpToken(tx, hash); }),
+      [this, finish, hash, response,
+       reactor](absl::StatusOr<std::optional<TokenState>> found) {
+        if (!found.ok()) return finish(found.status());
+        if (!found->has_value()) return finish(TokenNotFoundError());
+        const TokenState& state = **found;
+        if (!state.used && !state.current) return finish(TokenNotFoundError());
+        if (!state.used && state.expired) return finish(ExpiredError());
+        v1::LifecycleConfirmRequest confirm;
+        confirm.set_registration_id(state.registration_id);
+        confirm.set_ticket_code(tickets_.CodeFor(state.registration_id));
+        lifecycle_->ConfirmRegistration(
+            std::move(confirm),
+            [this, finish, hash, response,
+             reactor](absl::StatusOr<v1::Registration> confirmed) {
+              if (!confirmed.ok()) {
+                // The token was valid, so a missing registration means it
+                // was erased: the same answer as an unknown token.
+                if (confirmed.status().code() == absl::StatusCode::kNotFound) {
+                  return finish(TokenNotFoundError());
+                }
+                return finish(confirmed.status());
+              }
+              *response = *std::move(confirmed);
+              // Marking the token used is bookkeeping (it lets an expired
+              // but used token still show the ticket); the confirmation
+              // itself is already committed, so a failure here is logged
+              // and the attendee still gets OK.
+              pool_->Submit(
+                  pg::Transact([hash](pqxx::work& tx) -> absl::Status {
+                    tx.exec_params(
+                        "UPDATE confirmation.tokens SET used_at = now() "
+                        "WHERE token_hash = $1 AND used_at IS NULL",
+                        pqxx::binarystring(hash.data(), hash.size()));
+                    return absl::OkStatus();
+                  }),
+                  [reactor](absl::Status marked) {
+                    if (!marked.ok()) {
+                      log::Warn("cannot mark a confirmation token used",
+                                {{"error", marked.ToString()}});
+                    }
+                    reactor->Finish(grpc::Status::OK);
+                  });
+            });
       });
 }
 
@@ -208,47 +218,62 @@ grpc::ServerUnaryReactor* ConfirmationServiceImpl::ResendConfirmation(
                                "INVALID_FIELDS");
         }
         handed_off = true;
-        auto finish = [reactor](const absl::Status& status) {
-          reactor->Finish(ToRpcStatus(status, kMethod));
-        };
-        v1::QueueConfirmationEmailRequest queue;
-        queue.set_registration_id(request->registration_id());
-        queue.set_manage_token(request->manage_token());
-        queue.set_max_per_hour(options_.resends_per_hour);
-        lifecycle_->QueueConfirmationEmail(
-            std::move(queue),
-            [this, finish, response](
-                absl::StatusOr<v1::QueueConfirmationEmailResponse> queued) {
-              if (!queued.ok()) return finish(queued.status());
-              const std::string registration_id = queued->registration().id();
-              const int64_t outbox_id = queued->outbox_id();
-              *response->mutable_registration() = queued->registration();
-              *response->mutable_queued_at() = queued->queued_at();
-              pool_->Submit(
-                  pg::Transact([registration_id,
-                                outbox_id](pqxx::work& tx) -> absl::Status {
-                    tx.exec_params(
-                        "INSERT INTO confirmation.token_floors AS f "
-                        "(registration_id, min_outbox_id) VALUES ($1, $2) "
-                        "ON CONFLICT (registration_id) DO UPDATE SET "
-                        "min_outbox_id = GREATEST(f.min_outbox_id, "
-                        "EXCLUDED.min_outbox_id)",
-                        registration_id, outbox_id);
-                    return absl::OkStatus();
-                  }),
-                  [finish](absl::Status floored) {
-                    if (!floored.ok()) {
-                      // The new email is queued but older links still work:
-                      // ask for a retry (which may send one more email).
-                      return finish(
-                          absl::UnavailableError("the new email is queued, but "
-                                                 "earlier links could not "
-                                                 "be revoked yet; retry"));
-                    }
-                    finish(absl::OkStatus());
-                  });
-            });
+        std::vector<ratelimit::Subject> subjects;
+        if (limiter_ != nullptr) {
+          subjects = {{"ip", ratelimit::ClientAddressOf(limiter_, *context)},
+                      {"resend", request->registration_id()}};
+        }
+        ratelimit::AdmitThen(limiter_, std::move(subjects), reactor,
+                             [this, reactor, request, response] {
+                               Resend(reactor, request, response);
+                             });
         return absl::OkStatus();
+      });
+}
+
+void ConfirmationServiceImpl::Resend(
+    grpc::ServerUnaryReactor* reactor,
+    const v1::ResendConfirmationRequest* request,
+    v1::ResendConfirmationResponse* response) {
+  static constexpr std::string_view kMethod = "ResendConfirmation";
+  auto finish = [reactor](const absl::Status& status) {
+    reactor->Finish(ToRpcStatus(status, kMethod));
+  };
+  v1::QueueConfirmationEmailRequest queue;
+  queue.set_registration_id(request->registration_id());
+  queue.set_manage_token(request->manage_token());
+  queue.set_max_per_hour(options_.resends_per_hour);
+  lifecycle_->QueueConfirmationEmail(
+      std::move(queue),
+      [this, finish,
+       response](absl::StatusOr<v1::QueueConfirmationEmailResponse> queued) {
+        if (!queued.ok()) return finish(queued.status());
+        const std::string registration_id = queued->registration().id();
+        const int64_t outbox_id = queued->outbox_id();
+        *response->mutable_registration() = queued->registration();
+        *response->mutable_queued_at() = queued->queued_at();
+        pool_->Submit(pg::Transact([registration_id,
+                                    outbox_id](pqxx::work& tx) -> absl::Status {
+                        tx.exec_params(
+                            "INSERT INTO confirmation.token_floors AS f "
+                            "(registration_id, min_outbox_id) VALUES ($1, $2) "
+                            "ON CONFLICT (registration_id) DO UPDATE SET "
+                            "min_outbox_id = GREATEST(f.min_outbox_id, "
+                            "EXCLUDED.min_outbox_id)",
+                            registration_id, outbox_id);
+                        return absl::OkStatus();
+                      }),
+                      [finish](absl::Status floored) {
+                        if (!floored.ok()) {
+                          // The new email is queued but older links still work:
+                          // ask for a retry (which may send one more email).
+                          return finish(absl::UnavailableError(
+                              "the new email is queued, but "
+                              "earlier links could not "
+                              "be revoked yet; retry"));
+                        }
+                        finish(absl::OkStatus());
+                      });
       });
 }
 

@@ -26,6 +26,7 @@
 
 #include "admit/v1/confirmation.grpc.pb.h"
 #include "common/pg/pool.h"
+#include "common/ratelimit/limiter.h"
 #include "services/confirmation/lifecycle_client.h"
 #include "services/confirmation/ticket_code.h"
 
@@ -34,6 +35,11 @@ namespace admit::confirmation {
 struct ConfirmationServiceOptions {
   // ResendConfirmation calls allowed per registration per rolling hour.
   int32_t resends_per_hour = 3;
+  // Rate limiting (common/ratelimit), checked before any database work:
+  // ConfirmRegistration by "ip", ResendConfirmation by "ip" and "resend"
+  // (the registration id; on top of resends_per_hour). Null: none. Must
+  // outlive the service.
+  ratelimit::Limiter* limiter = nullptr;
 };
 
 class ConfirmationServiceImpl final
@@ -55,10 +61,19 @@ class ConfirmationServiceImpl final
       v1::ResendConfirmationResponse* response) override;
 
  private:
+  // The calls once validated and admitted.
+  void Confirm(grpc::ServerUnaryReactor* reactor,
+               const v1::ConfirmRegistrationRequest* request,
+               v1::Registration* response);
+  void Resend(grpc::ServerUnaryReactor* reactor,
+              const v1::ResendConfirmationRequest* request,
+              v1::ResendConfirmationResponse* response);
+
   pg::Pool* pool_;
   LifecycleClient* lifecycle_;
   TicketCoder tickets_;
   ConfirmationServiceOptions options_;
+  ratelimit::Limiter* const limiter_;
 };
 
 }  // namespace admit::confirmation

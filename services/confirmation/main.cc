@@ -14,6 +14,7 @@
 #include "common/log/log.h"
 #include "common/pg/migrations.h"
 #include "common/pg/pool.h"
+#include "common/ratelimit/service_wiring.h"
 #include "common/server/channel.h"
 #include "common/server/options.h"
 #include "common/server/server.h"
@@ -169,6 +170,8 @@ int main(int argc, char** argv) {
                   "database connections and SMTP connection; 0 = this "
                   "replica sends no email (API only).",
                   &drainers, 0, 64);
+  ratelimit::ServiceLimiterOptions rate_limit;
+  ratelimit::AddServiceLimiterSettings(settings, &rate_limit);
   config::LoadOrExit(settings, argc, argv);
 
   log::Level level = log::Level::kInfo;
@@ -249,6 +252,16 @@ int main(int argc, char** argv) {
   }
   confirmation::LifecycleClient lifecycle(*std::move(registration_channel),
                                           registration_timeout);
+  // Rate limiting (Redis): ConfirmRegistration by ip, ResendConfirmation by
+  // ip and registration. Outlives the service (declared before it).
+  auto limiter =
+      ratelimit::ServiceLimiter::Create(rate_limit, &server.metrics_registry());
+  if (!limiter.ok()) {
+    log::Error("cannot configure rate limiting",
+               {{"error", limiter.status().ToString()}});
+    return 2;
+  }
+  service_options.limiter = (*limiter)->get();
   service_options.resends_per_hour = static_cast<int32_t>(resends_per_hour);
   confirmation::ConfirmationServiceImpl service(
       pool->get(), &lifecycle, *std::move(tickets), service_options);
@@ -264,6 +277,7 @@ int main(int argc, char** argv) {
   for (auto& d : drainer_threads) d->Start();
   log::Info("serving", {{"grpc", server.grpc_target()},
                         {"metrics_port", server.metrics_port()},
-                        {"drainers", drainers}});
+                        {"drainers", drainers},
+                        {"rate_limit", rate_limit.enabled ? "on" : "off"}});
   return server.RunUntilSignalled();
 }
