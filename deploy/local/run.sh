@@ -141,6 +141,13 @@ fi
 "$here/stack.sh" up "$run"
 # shellcheck source=/dev/null
 source "$run/stack.env"
+# Rate limiting: the services check their ADMIT_RATE_LIMIT_* policies in this
+# stack's Redis (ADMIT_REDIS_URL above). Here the gateway runs on this
+# machine, so loopback is the trusted proxy whose x-forwarded-for names the
+# client (production lists its gateway's addresses instead). Policies set in
+# the caller's environment reach the services (loadtest/bench.sh raises them).
+export ADMIT_TRUSTED_PROXIES=${ADMIT_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}
+
 
 # Secrets of this local installation, made once and kept with its data (so
 # manage tokens sealed by one run can be opened by the next, and the admin key

@@ -1,8 +1,8 @@
 """End-to-end test support: real admit binaries on a database of their own.
 
 Used by the tests in tests/e2e (run by ctest under tests/run.sh, which exports
-ADMIT_TEST_PG_URL, ADMIT_TEST_SMTP_URL, ADMIT_TEST_MAILDIR, ADMIT_BUILD_DIR and
-ADMIT_REPO_ROOT). Needs /usr/bin/python3 with python3-grpcio, python3-protobuf
+ADMIT_TEST_PG_URL, ADMIT_TEST_REDIS_URL, ADMIT_TEST_SMTP_URL, ADMIT_TEST_MAILDIR,
+ADMIT_BUILD_DIR and ADMIT_REPO_ROOT). Needs /usr/bin/python3 with python3-grpcio, python3-protobuf
 and the database is reached with psql.
 
 - Stack(): creates a scratch database (services drain and sweep everything
@@ -121,6 +121,13 @@ class Stack:
             "ADMIT_CONFIRMATION_ADDR": self.grpc["confirmation"],
             "ADMIT_CONFIRMATION_LINK_BASE": "http://127.0.0.1:8080/confirm",
             "ADMIT_LOG_LEVEL": "info",
+            # Rate limiting on (the shared test Redis), with budgets for
+            # tests that make every call from 127.0.0.1 with a bootstrap key
+            # (whose id is the same in every stack); the other policies keep
+            # their defaults.
+            "ADMIT_REDIS_URL": require_env("ADMIT_TEST_REDIS_URL"),
+            "ADMIT_RATE_LIMIT_IP": "1000/5000/open",
+            "ADMIT_RATE_LIMIT_API_KEY": "1000/5000/open",
         })
         self.env.update(extra_env or {})
         self.procs = {}
