@@ -14,8 +14,10 @@
 #include "common/pg/migrations.h"
 #include "common/pg/pool.h"
 #include "common/status/status.h"
+#include "nlohmann/json.hpp"
 #include "services/registration/api_key.h"
 #include "services/registration/api_key_store.h"
+#include "services/registration/audit_log.h"
 
 #ifndef ADMIT_REGISTRATION_SCHEMA_DIR
 #error "ADMIT_REGISTRATION_SCHEMA_DIR must be defined by the build"
@@ -91,6 +93,22 @@ std::unique_ptr<pg::Pool> OpenDatabase(const config::Lookup& env,
   return std::move(*pool);
 }
 
+// The audit row of a key change (audit_log.h). The change is made by then:
+// a failure to record it is reported, not undone.
+void AuditKeyChange(pg::Pool& pool, const std::string& action,
+                    const ApiKeyRecord& k, std::ostream& err) {
+  nlohmann::json detail = {{"scope", std::string(KeyScopeName(k.scope))},
+                           {"event_ids", k.event_ids},
+                           {"read_only", k.read_only}};
+  absl::Status s =
+      AppendAudit(pool, {kAdminCommandActor, action, "", k.id, detail.dump()});
+  if (!s.ok()) {
+    err << "keys: warning: the change was made but its audit row was not "
+           "written: "
+        << s.message() << "\n";
+  }
+}
+
 int Create(pg::Pool& pool, const ApiKeySpec& spec, std::ostream& out,
            std::ostream& err) {
   auto created = CreateApiKey(pool, spec);
@@ -103,6 +121,7 @@ int Create(pg::Pool& pool, const ApiKeySpec& spec, std::ostream& out,
       << "read-only  " << (k.read_only ? "yes" : "no") << "\n"
       << "name       " << k.name << "\n"
       << "created    " << Time(k.created_at) << "\n";
+  AuditKeyChange(pool, "keys.create", k, err);
   err << "The key is shown only this once (admit keeps its hash): store it "
          "now. Every replica accepts it within "
          "ADMIT_API_KEY_REFRESH_INTERVAL.\n";
@@ -129,6 +148,7 @@ int Revoke(pg::Pool& pool, const std::string& id, std::ostream& out,
            std::ostream& err) {
   auto revoked = RevokeApiKey(pool, id);
   if (!revoked.ok()) return Failed(err, revoked.status());
+  AuditKeyChange(pool, "keys.revoke", *revoked, err);
   out << "revoked " << revoked->id << " at " << Time(*revoked->revoked_at)
       << "\n";
   err << "Every replica refuses it within ADMIT_API_KEY_REFRESH_INTERVAL.\n";

@@ -23,6 +23,7 @@
 #include "services/registration/expiry_sweeper.h"
 #include "services/registration/lifecycle_service.h"
 #include "services/registration/lifecycle_store.h"
+#include "services/registration/organizer_writes.h"
 #include "services/registration/pg_registration_store.h"
 #include "services/registration/quota_client.h"
 #include "services/registration/registration_metrics.h"
@@ -133,6 +134,8 @@ int main(int argc, char** argv) {
                   &max_resends, 1, 1000);
   registration::EventSettings event_settings;
   registration::AddEventSettings(settings, &event_settings);
+  registration::OrganizerWritesOptions writes_options;
+  registration::AddOrganizerWritesSettings(settings, &writes_options);
   std::chrono::milliseconds watch_min_interval{500};
   registration::AddCountsSettings(settings, &watch_min_interval);
   ratelimit::ServiceLimiterOptions rate_limit;
@@ -222,6 +225,23 @@ int main(int argc, char** argv) {
   promoter_options.metrics = &metrics;
   registration::WaitlistPromoter promoter(
       &lifecycle_store, &(*events)->event_source(), promoter_options);
+  // UpdateEvent, SetAllotment, CheckIn, EraseAttendeeData (destroyed before
+  // the promoter and the stores it uses; waits for its calls).
+  writes_options.quota_timeout = event_settings.set_quotas_timeout;
+  auto writes = registration::OrganizerWrites::Create(
+      pool->get(), &(*events)->api_keys(), quota_stub.get(),
+      &(*events)->event_cache(), std::move(writes_options));
+  if (!writes.ok()) {
+    log::Error("cannot start the organizer writes",
+               {{"error", writes.status().ToString()}});
+    return 2;
+  }
+  (*writes)->SetSeatsFreed(
+      [&promoter](const std::string& event_id, const std::string& type) {
+        promoter.Kick(event_id, type);
+      });
+  (*writes)->SetCanceller(&store, &quota);
+  (*events)->organizer_service().SetWrites(writes->get());
   registration::ExpirySweeperOptions sweeper_options;
   sweeper_options.interval = absl::FromChrono(expiry_interval);
   sweeper_options.metrics = &metrics;

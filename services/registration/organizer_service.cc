@@ -10,6 +10,7 @@
 #include "common/server/guard.h"
 #include "common/status/status.h"
 #include "openssl/rand.h"
+#include "services/registration/organizer_writes.h"
 #include "services/registration/validation.h"
 
 namespace admit::registration {
@@ -269,6 +270,7 @@ void OrganizerService::MarkReady(std::shared_ptr<CreateCall> call) {
         return grpc::Status::OK;
       }
       if (cache_ != nullptr) cache_->Invalidate(stored->id());
+      if (writes_ != nullptr) writes_->AuditCreateEvent(call->key_id, *stored);
       stored->set_registration_open(
           internal::RegistrationOpen(*stored, clock_()));
       log::Info("event created", {{"event_id", stored->id()},
@@ -351,5 +353,22 @@ OrganizerService::WatchRegistrationCounts(
   }
   return counts_->Watch(context, request);
 }
+
+#define ADMIT_DELEGATE_WRITE(Method, Request, Response)                      \
+  grpc::ServerUnaryReactor* OrganizerService::Method(                        \
+      grpc::CallbackServerContext* context, const v1::Request* request,      \
+      v1::Response* response) {                                              \
+    if (writes_ == nullptr) {                                                \
+      return v1::OrganizerService::CallbackService::Method(context, request, \
+                                                           response);        \
+    }                                                                        \
+    return writes_->Method(context, request, response);                      \
+  }
+ADMIT_DELEGATE_WRITE(UpdateEvent, UpdateEventRequest, UpdateEventResponse)
+ADMIT_DELEGATE_WRITE(SetAllotment, SetAllotmentRequest, SetAllotmentResponse)
+ADMIT_DELEGATE_WRITE(CheckIn, CheckInRequest, CheckInResponse)
+ADMIT_DELEGATE_WRITE(EraseAttendeeData, EraseAttendeeDataRequest,
+                     EraseAttendeeDataResponse)
+#undef ADMIT_DELEGATE_WRITE
 
 }  // namespace admit::registration

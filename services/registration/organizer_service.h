@@ -60,6 +60,8 @@
 
 namespace admit::registration {
 
+class OrganizerWrites;  // organizer_writes.h
+
 struct OrganizerServiceOptions {
   // Deadline of CreateEvent's QuotaService.SetQuotas call.
   std::chrono::milliseconds set_quotas_timeout{2000};
@@ -99,6 +101,27 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::WatchRegistrationCountsRequest* request) override;
 
+  // UpdateEvent, SetAllotment, CheckIn and EraseAttendeeData are served by
+  // `writes` (organizer_writes.h), which also gets CreateEvent's audit row;
+  // UNIMPLEMENTED until it is set. Set it before the server starts; it must
+  // outlive the calls.
+  void SetWrites(OrganizerWrites* writes) { writes_ = writes; }
+  grpc::ServerUnaryReactor* UpdateEvent(
+      grpc::CallbackServerContext* context,
+      const v1::UpdateEventRequest* request,
+      v1::UpdateEventResponse* response) override;
+  grpc::ServerUnaryReactor* SetAllotment(
+      grpc::CallbackServerContext* context,
+      const v1::SetAllotmentRequest* request,
+      v1::SetAllotmentResponse* response) override;
+  grpc::ServerUnaryReactor* CheckIn(grpc::CallbackServerContext* context,
+                                    const v1::CheckInRequest* request,
+                                    v1::CheckInResponse* response) override;
+  grpc::ServerUnaryReactor* EraseAttendeeData(
+      grpc::CallbackServerContext* context,
+      const v1::EraseAttendeeDataRequest* request,
+      v1::EraseAttendeeDataResponse* response) override;
+
  private:
   struct CreateCall;
 
@@ -115,6 +138,7 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
   EventCache* const cache_;
   const OrganizerServiceOptions options_;
   const Clock clock_;
+  OrganizerWrites* writes_ = nullptr;
   CountsService* counts_ = nullptr;
 
   std::mutex mu_;
