@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "common/config/config.h"
@@ -24,8 +25,10 @@
 #include "services/registration/lifecycle_service.h"
 #include "services/registration/lifecycle_store.h"
 #include "services/registration/organizer_writes.h"
+#include "services/registration/page_token.h"
 #include "services/registration/pg_registration_store.h"
 #include "services/registration/quota_client.h"
+#include "services/registration/registration_listing.h"
 #include "services/registration/registration_metrics.h"
 #include "services/registration/registration_service.h"
 #include "services/registration/waitlist_promoter.h"
@@ -153,6 +156,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto sealer = crypto::Sealer::FromBase64Key(token_key);
+  std::string page_token_key = registration::DerivePageTokenKey(token_key);
   token_key.assign(token_key.size(), '\0');
   if (!sealer.ok()) {
     std::fprintf(stderr,
@@ -201,6 +205,11 @@ int main(int argc, char** argv) {
                {{"error", events.status().ToString()}});
     return events.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
+  // ListRegistrations / ExportRegistrations (waits for its exports when
+  // destroyed, after the server).
+  registration::RegistrationListing listing(pool->get(), &(*events)->api_keys(),
+                                            std::move(page_token_key));
+  (*events)->organizer_service().SetListing(&listing);
   // Expiry and promotion (below): their threads stop before the metrics,
   // the quota client, the events and the pool they use go away (declared
   // after them).

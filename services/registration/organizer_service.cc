@@ -371,4 +371,26 @@ ADMIT_DELEGATE_WRITE(EraseAttendeeData, EraseAttendeeDataRequest,
                      EraseAttendeeDataResponse)
 #undef ADMIT_DELEGATE_WRITE
 
+grpc::ServerUnaryReactor* OrganizerService::ListRegistrations(
+    grpc::CallbackServerContext* context,
+    const v1::ListRegistrationsRequest* request,
+    v1::ListRegistrationsResponse* response) {
+  if (listing_ == nullptr) {
+    return v1::OrganizerService::CallbackService::ListRegistrations(
+        context, request, response);
+  }
+  return listing_->List(context, request, response);
+}
+
+grpc::ServerWriteReactor<v1::ExportChunk>*
+OrganizerService::ExportRegistrations(
+    grpc::CallbackServerContext* context,
+    const v1::ExportRegistrationsRequest* request) {
+  if (listing_ == nullptr) {
+    return v1::OrganizerService::CallbackService::ExportRegistrations(context,
+                                                                      request);
+  }
+  return listing_->Export(context, request);
+}
+
 }  // namespace admit::registration

@@ -57,6 +57,7 @@
 #include "services/registration/counts_service.h"
 #include "services/registration/event_cache.h"
 #include "services/registration/event_store.h"
+#include "services/registration/registration_listing.h"
 
 namespace admit::registration {
 
@@ -88,6 +89,18 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
   grpc::ServerUnaryReactor* GetEvent(grpc::CallbackServerContext* context,
                                      const v1::GetEventRequest* request,
                                      v1::GetEventResponse* response) override;
+
+  // ListRegistrations and ExportRegistrations are served by `listing`
+  // (registration_listing.h); UNIMPLEMENTED until it is set. Set it before
+  // the server starts; it must outlive the calls.
+  void SetListing(RegistrationListing* listing) { listing_ = listing; }
+  grpc::ServerUnaryReactor* ListRegistrations(
+      grpc::CallbackServerContext* context,
+      const v1::ListRegistrationsRequest* request,
+      v1::ListRegistrationsResponse* response) override;
+  grpc::ServerWriteReactor<v1::ExportChunk>* ExportRegistrations(
+      grpc::CallbackServerContext* context,
+      const v1::ExportRegistrationsRequest* request) override;
 
   // GetRegistrationCounts and WatchRegistrationCounts are served by `counts`
   // (counts_service.h); UNIMPLEMENTED until it is set. Set it before the
@@ -138,6 +151,7 @@ class OrganizerService final : public v1::OrganizerService::CallbackService {
   EventCache* const cache_;
   const OrganizerServiceOptions options_;
   const Clock clock_;
+  RegistrationListing* listing_ = nullptr;
   OrganizerWrites* writes_ = nullptr;
   CountsService* counts_ = nullptr;
 
