@@ -270,8 +270,13 @@ class OrganizerApi(unittest.TestCase):
             self.assertEqual(response.status, 200, response.read()[:300])
             self.assertEqual(response.getheader("Content-Type"), "text/event-stream")
 
+            deadline = time.monotonic() + 30
+
             def next_counts():
                 while True:
+                    # Heartbeat comments keep the socket busy: a deadline of
+                    # our own, so a silent stream fails instead of hanging.
+                    self.assertLess(time.monotonic(), deadline, "no counts message in time")
                     line = response.fp.readline()
                     if not line:
                         raise AssertionError("stream ended")
@@ -282,7 +287,6 @@ class OrganizerApi(unittest.TestCase):
             self.assertEqual(first["eventId"], event_id)
             before = first.get("total", {}).get("total", 0)
             register(event_id)
-            deadline = time.monotonic() + 20
             while True:
                 counts = next_counts()
                 if counts.get("total", {}).get("total", 0) == before + 1:
