@@ -1,6 +1,7 @@
 #include "services/gateway/gateway.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -781,6 +782,14 @@ absl::Status Gateway::Start() {
   server.set_write_timeout(impl.options.write_timeout);
   // Connections are reused until idle (the default of 5 requests would make
   // browsers and load balancers reconnect all the time).
+  // SO_REUSEADDR only. cpp-httplib 0.11 sets SO_REUSEPORT instead, which
+  // lets a second gateway (or anything else) bind the same port and take
+  // half of its connections, and whose accepted connections, once in
+  // TIME_WAIT, keep the port from being bound again after a stop.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server.set_keep_alive_max_count(100000);
   server.set_keep_alive_timeout(
       std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
