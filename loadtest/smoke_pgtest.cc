@@ -3,6 +3,8 @@
 // small spike with retried request_ids, duplicate emails and invalid
 // requests, then the tool's own invariant checks. Asserts that the tool found
 // no violation and that every attempt got an expected answer; never timing.
+// The follow-through test adds admit-confirmation and the harness's SMTP sink
+// and confirms half of the seats with the tokens of the delivered emails.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,6 +25,7 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/scratch_database.h"
 #include "tests/support/test_support.h"
 
 extern char** environ;
@@ -154,7 +157,9 @@ TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
        {"ADMIT_LOG_LEVEL", "warn"},
        {"ADMIT_QUOTA_ADDR", quota_addr},
        {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}},
+       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
+       // The limiter is tested elsewhere; here it would refuse the spike.
+       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
       Tmp("registration.log"));
   ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
 
@@ -220,6 +225,97 @@ TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
   const int ceiling_status = ceiling.Wait();
   ASSERT_TRUE(WIFEXITED(ceiling_status) && WEXITSTATUS(ceiling_status) == 0)
       << ceiling.Log();
+}
+
+// Registration, quota and confirmation on a database of their own (the
+// drainer sends every pending outbox row it sees), mail to the harness's
+// sink: a spike overflowing 60 seats, then the tool waits for every email,
+// confirms half of the PENDING registrations with the tokens it read from
+// them and waits for their ticket emails.
+TEST(LoadtestSmoke, SpikeFollowedThroughConfirmationKeepsEveryInvariant) {
+  const std::string smtp_url =
+      admit::testing::RequireEnv("ADMIT_TEST_SMTP_URL");
+  const std::string maildir = admit::testing::RequireEnv("ADMIT_TEST_MAILDIR");
+  admit::testing::ScratchDatabase db;
+  ASSERT_FALSE(db.url().empty());
+  const std::string quota_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string registration_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string confirmation_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string admin_key =
+      absl::StrCat("admit_bootstrap_", crypto::NewToken());
+  const std::string ticket_key = crypto::Sealer::NewBase64Key();
+
+  Child quota({ADMIT_QUOTA_BINARY},
+              {{"ADMIT_PG_URL", db.url()},
+               {"ADMIT_GRPC_LISTEN", quota_addr},
+               {"ADMIT_METRICS_LISTEN", ""},
+               {"ADMIT_LOG_LEVEL", "warn"}},
+              Tmp("follow-quota.log"));
+  ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
+  Child registration(
+      {ADMIT_REGISTRATION_BINARY},
+      {{"ADMIT_PG_URL", db.url()},
+       {"ADMIT_GRPC_LISTEN", registration_addr},
+       {"ADMIT_METRICS_LISTEN", ""},
+       {"ADMIT_LOG_LEVEL", "warn"},
+       {"ADMIT_QUOTA_ADDR", quota_addr},
+       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
+       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
+       {"ADMIT_TICKET_KEY", ticket_key},
+       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      Tmp("follow-registration.log"));
+  ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
+  Child confirmation(
+      {ADMIT_CONFIRMATION_BINARY},
+      {{"ADMIT_PG_URL", db.url()},
+       {"ADMIT_GRPC_LISTEN", confirmation_addr},
+       {"ADMIT_METRICS_LISTEN", ""},
+       {"ADMIT_LOG_LEVEL", "warn"},
+       {"ADMIT_REGISTRATION_ADDR", registration_addr},
+       {"ADMIT_SMTP_URL", smtp_url},
+       {"ADMIT_CONFIRMATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
+       {"ADMIT_TICKET_KEY", ticket_key},
+       {"ADMIT_CONFIRMATION_POLL_INTERVAL", "100ms"},
+       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      Tmp("follow-confirmation.log"));
+  ASSERT_TRUE(Serving(confirmation_addr, confirmation)) << confirmation.Log();
+
+  const std::string json_path = Tmp("follow.json");
+  Child tool({ADMIT_LOADTEST_BINARY, "spike", "--registration",
+              registration_addr, "--attempts", "200", "--capacity", "60",
+              "--clients", "16", "--confirm-fraction", "0.5",
+              "--confirmation", confirmation_addr, "--maildir", maildir,
+              "--mail-deadline-s", "240", "--wait-tickets", "--json",
+              json_path, "--require-all-answered"},
+             {{"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
+              {"ADMIT_PG_URL", db.url()}},
+             Tmp("follow-tool.log"));
+  const int status = tool.Wait();
+  std::cout << tool.Log();
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0)
+      << "admit-loadtest failed; see its output above\n"
+      << confirmation.Log();
+
+  std::ifstream json_file(json_path);
+  const nlohmann::json j = nlohmann::json::parse(json_file);
+  EXPECT_EQ(j["answered"], 200);
+  EXPECT_EQ(j["unexpected"], 0);
+  EXPECT_TRUE(j["violations"].empty()) << j["violations"].dump(2);
+  const nlohmann::json& c = j["confirmation"];
+  // Every seat went to a PENDING registration, the rest waited.
+  EXPECT_EQ(c["pending"], 60);
+  EXPECT_EQ(c["waitlisted"], 140);
+  EXPECT_EQ(c["delivered"], 200);
+  EXPECT_TRUE(c["all_delivered"]);
+  // Half of the seats confirmed with the tokens read from the emails.
+  EXPECT_EQ(c["confirmed"], 30);
+  EXPECT_EQ(c["confirmed_stored"], 30);
+  EXPECT_TRUE(c["tickets_checked"]);
+  EXPECT_EQ(c["tickets_delivered"], 30);
 }
 
 }  // namespace
