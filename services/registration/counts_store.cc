@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 #include "common/status/status.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "pqxx/pqxx"
@@ -20,16 +22,39 @@ constexpr const char* kReadSql =
     "WITH s AS (SELECT dim, key, sum(pending)::int AS p, "
     "sum(confirmed)::int AS c, sum(waitlisted)::int AS w, "
     "sum(cancelled)::int AS x, sum(expired)::int AS e, "
-    "sum(checked_in)::int AS ci, sum(changes)::bigint AS v "
+    "sum(checked_in)::int AS ci, sum(changes)::bigint AS v, "
+    "count(*)::int AS n "
     "FROM registration.registration_counts WHERE event_id = $1 "
     "GROUP BY dim, key) "
     "SELECT t.now_us, s.dim, s.key, s.p, s.c, s.w, s.x, s.e, s.ci, s.v, "
-    "o.organization "
+    "o.organization, s.n "
     "FROM (SELECT (extract(epoch FROM statement_timestamp()) * 1000000)"
     "::bigint AS now_us) t "
     "LEFT JOIN s ON true "
     "LEFT JOIN registration.registration_count_organizations o "
     "ON s.dim = 2 AND o.event_id = $1 AND o.organization_key = s.key";
+
+// One statement, so the rows removed and the sums added commit together;
+// slot 0 rows are upserted in (dim, key) order like the triggers do.
+constexpr const char* kCompactSql =
+    "WITH moved AS (DELETE FROM registration.registration_counts "
+    "WHERE event_id = $1 AND slot <> 0 RETURNING dim, key, pending, "
+    "confirmed, waitlisted, cancelled, expired, checked_in, changes), "
+    "folded AS (INSERT INTO registration.registration_counts AS c "
+    "(event_id, dim, key, slot, pending, confirmed, waitlisted, cancelled, "
+    "expired, checked_in, changes) "
+    "SELECT $1, dim, key, 0, sum(pending), sum(confirmed), sum(waitlisted), "
+    "sum(cancelled), sum(expired), sum(checked_in), sum(changes) "
+    "FROM moved GROUP BY dim, key ORDER BY dim, key "
+    "ON CONFLICT (event_id, dim, key, slot) DO UPDATE "
+    "SET pending = c.pending + EXCLUDED.pending, "
+    "confirmed = c.confirmed + EXCLUDED.confirmed, "
+    "waitlisted = c.waitlisted + EXCLUDED.waitlisted, "
+    "cancelled = c.cancelled + EXCLUDED.cancelled, "
+    "expired = c.expired + EXCLUDED.expired, "
+    "checked_in = c.checked_in + EXCLUDED.checked_in, "
+    "changes = c.changes + EXCLUDED.changes RETURNING 1) "
+    "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM folded)";
 
 std::string TextArrayLiteral(const std::vector<std::string>& values) {
   std::string out = "{";
@@ -72,6 +97,7 @@ absl::StatusOr<CountsSnapshot> CountsStore::ReadOn(
   for (const auto& row : rows) {
     out.as_of = absl::FromUnixMicros(row[0].as<int64_t>());
     if (row[1].is_null()) continue;
+    out.counter_rows += row[11].as<int64_t>();
     StatusTally t;
     t.pending = row[3].as<int32_t>();
     t.confirmed = row[4].as<int32_t>();
@@ -102,16 +128,93 @@ absl::StatusOr<CountsSnapshot> CountsStore::ReadOn(
   return out;
 }
 
+absl::StatusOr<int64_t> CountsStore::CompactOn(pqxx::connection& conn,
+                                               const std::string& event_id) {
+  pqxx::work tx(conn);
+  // A writer holding one of the rows is waited for briefly; after that the
+  // compaction gives up (the next read asks again) rather than queue
+  // registrations behind it.
+  tx.exec0("SET LOCAL lock_timeout = '100ms'");
+  pqxx::row r = tx.exec_params1(kCompactSql, event_id);
+  tx.commit();
+  return r[0].as<int64_t>();
+}
+
+struct CountsStore::CompactionState {
+  std::mutex mu;
+  std::set<std::string> running;               // queued or running
+  std::map<std::string, absl::Time> last_run;  // by event
+};
+
+CountsStore::CountsStore(pg::Pool* pool)
+    : pool_(pool), compaction_(std::make_shared<CompactionState>()) {}
+
+CountsStore::~CountsStore() = default;
+
+void CountsStore::MaybeCompact(const std::string& event_id,
+                               const CountsSnapshot& snapshot) {
+  const int64_t groups =
+      1 + static_cast<int64_t>(snapshot.by_ticket_type.size() +
+                               snapshot.by_organization.size() +
+                               snapshot.by_country.size());
+  if (snapshot.counter_rows < kCompactMinRows ||
+      snapshot.counter_rows <= 2 * groups) {
+    return;
+  }
+  const absl::Time now = absl::Now();
+  {
+    std::lock_guard<std::mutex> lock(compaction_->mu);
+    if (compaction_->running.count(event_id) > 0) return;
+    auto it = compaction_->last_run.find(event_id);
+    if (it != compaction_->last_run.end() && now - it->second < kCompactEvery) {
+      return;
+    }
+    compaction_->running.insert(event_id);
+    compaction_->last_run[event_id] = now;
+    // Forget events not compacted for a while (bounded memory).
+    for (auto i = compaction_->last_run.begin();
+         i != compaction_->last_run.end();) {
+      i = now - i->second > absl::Minutes(10) ? compaction_->last_run.erase(i)
+                                              : std::next(i);
+    }
+  }
+  pool_->Submit(
+      [event_id](pqxx::connection& conn) { return CompactOn(conn, event_id); },
+      [event_id, state = compaction_](absl::StatusOr<int64_t> removed) {
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->running.erase(event_id);
+        }
+        if (!removed.ok()) {
+          // Lock timeouts under load are expected; the next read retries.
+          log::Debug(
+              "counts compaction skipped",
+              {{"event_id", event_id}, {"error", removed.status().ToString()}});
+        }
+      });
+}
+
 void CountsStore::Read(const std::string& event_id, Done done) {
   pool_->Submit(
       [event_id](pqxx::connection& conn) { return ReadOn(conn, event_id); },
-      std::move(done));
+      [this, event_id,
+       done = std::move(done)](absl::StatusOr<CountsSnapshot> got) mutable {
+        if (got.ok()) MaybeCompact(event_id, *got);
+        done(std::move(got));
+      });
 }
 
 absl::StatusOr<CountsSnapshot> CountsStore::ReadNow(
     const std::string& event_id) {
-  return pool_->Run(
+  absl::StatusOr<CountsSnapshot> got = pool_->Run(
       [event_id](pqxx::connection& conn) { return ReadOn(conn, event_id); });
+  if (got.ok()) MaybeCompact(event_id, *got);
+  return got;
+}
+
+absl::StatusOr<int64_t> CountsStore::CompactNow(const std::string& event_id) {
+  return pool_->Run(
+      [event_id](pqxx::connection& conn) { return CompactOn(conn, event_id); });
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> CountsStore::Versions(

@@ -8,6 +8,16 @@
 // primary key), never over registrations; its figures are those of one
 // snapshot, equal to a full scan of registrations in that snapshot.
 //
+// Compaction keeps reads cheap: writers spread their deltas over 16 slots,
+// so an event's counter rows grow towards 16 per group. When a read finds
+// more than two rows per group (and at least kCompactMinRows), the store
+// queues a compaction of that event (at most one at a time, and once per
+// kCompactEvery per event): one statement folds the slot 1..15 rows into
+// slot 0, so the next reads sum about one row per group. The sums, and so
+// every count and the version, are unchanged by it (one transaction); it
+// waits at most 100 ms for a writer's row lock and otherwise gives up until
+// the next read asks again, so it never holds up registrations for long.
+//
 // Errors (every read): UNAVAILABLE (Postgres unreachable or busy),
 // DEADLINE_EXCEEDED (statement timeout), INTERNAL (a bug).
 //
@@ -18,6 +28,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -64,21 +75,32 @@ struct CountsSnapshot {
   std::map<std::string, StatusTally> by_organization;     // by organization_key
   std::map<std::string, std::string> organization_names;  // key -> spelling
   std::map<std::string, StatusTally> by_country;
+  int64_t counter_rows = 0;  // registration_counts rows summed (all slots)
 };
 
 class CountsStore {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<CountsSnapshot>)>;
 
-  explicit CountsStore(pg::Pool* pool) : pool_(pool) {}
+  static constexpr int64_t kCompactMinRows = 64;
+  static constexpr absl::Duration kCompactEvery = absl::Seconds(5);
+
+  explicit CountsStore(pg::Pool* pool);
+  ~CountsStore();
 
   // The event's counters, read on a pool thread; `done` runs there (or on
   // the calling thread when the job cannot be queued). An event without
-  // registrations has all-zero counts (version 0).
+  // registrations has all-zero counts (version 0). May queue a compaction
+  // of the event (see above).
   void Read(const std::string& event_id, Done done);
 
   // Read(), blocking the calling thread (not a gRPC or pool thread).
   absl::StatusOr<CountsSnapshot> ReadNow(const std::string& event_id);
+
+  // Folds the event's slot 1..15 counter rows into slot 0 now, blocking the
+  // calling thread; returns the number of rows removed. For tests and
+  // benchmarks (reads trigger it by themselves).
+  absl::StatusOr<int64_t> CompactNow(const std::string& event_id);
 
   // The version (see CountsSnapshot) of each event, in one query; events
   // without registrations are absent. Blocking, like ReadNow.
@@ -89,8 +111,20 @@ class CountsStore {
   static absl::StatusOr<CountsSnapshot> ReadOn(pqxx::connection& conn,
                                                const std::string& event_id);
 
+  // The compaction behind CompactNow, on a connection of the caller's.
+  static absl::StatusOr<int64_t> CompactOn(pqxx::connection& conn,
+                                           const std::string& event_id);
+
  private:
+  struct CompactionState;
+
+  // Queues a compaction of the event when `snapshot` shows it is due.
+  void MaybeCompact(const std::string& event_id,
+                    const CountsSnapshot& snapshot);
+
   pg::Pool* const pool_;
+  // Shared with queued compaction jobs, which may finish after the store.
+  std::shared_ptr<CompactionState> compaction_;
 };
 
 // The RegistrationCounts of `event` from its counters and the quota
