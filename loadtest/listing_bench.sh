@@ -33,7 +33,8 @@ log=$run/listing_bench.log
 env ADMIT_PG_URL="$ADMIT_PG_URL" ADMIT_REGISTRATION_TOKEN_KEY="$token_key" \
   ADMIT_BOOTSTRAP_ADMIN_KEY="$admin_key" ADMIT_QUOTA_ADDR=127.0.0.1:1 \
   ADMIT_GRPC_LISTEN="127.0.0.1:$grpc_port" \
-  ADMIT_METRICS_LISTEN="127.0.0.1:$metrics_port" ADMIT_LOG_LEVEL=warning \
+  ADMIT_METRICS_LISTEN="127.0.0.1:$metrics_port" ADMIT_LOG_LEVEL=warn \
+  ADMIT_RATE_LIMIT_ENABLED=false \
   "$build/services/registration/admit-registration" >"$log" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
