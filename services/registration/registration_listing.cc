@@ -251,9 +251,11 @@ const char* StatusName(int status) {
   }
 }
 
-void SetTime(const std::optional<int64_t>& us,
-             google::protobuf::Timestamp* out) {
-  if (us) TimeToProto(absl::FromUnixMicros(*us), out);
+// Sets the field only when the column is not NULL: an unset Timestamp
+// (absent in JSON), never 1970-01-01.
+template <typename MutableField>
+void SetTime(const std::optional<int64_t>& us, MutableField mutable_field) {
+  if (us) TimeToProto(absl::FromUnixMicros(*us), mutable_field());
 }
 
 void RowToProto(const ListedRegistration& row, const std::string& event_id,
@@ -270,13 +272,14 @@ void RowToProto(const ListedRegistration& row, const std::string& event_id,
   out->set_waitlist_position(row.waitlist_position);
   TimeToProto(absl::FromUnixMicros(row.created_us), out->mutable_created_at());
   if (row.status == 1)
-    SetTime(row.hold_expires_us, out->mutable_hold_expires_at());
+    SetTime(row.hold_expires_us,
+            [out] { return out->mutable_hold_expires_at(); });
   out->set_ticket_code(row.ticket_code);
-  SetTime(row.confirmed_us, out->mutable_confirmed_at());
-  SetTime(row.cancelled_us, out->mutable_cancelled_at());
-  SetTime(row.expired_us, out->mutable_expired_at());
-  SetTime(row.checked_in_us, out->mutable_checked_in_at());
-  SetTime(row.erased_us, out->mutable_erased_at());
+  SetTime(row.confirmed_us, [out] { return out->mutable_confirmed_at(); });
+  SetTime(row.cancelled_us, [out] { return out->mutable_cancelled_at(); });
+  SetTime(row.expired_us, [out] { return out->mutable_expired_at(); });
+  SetTime(row.checked_in_us, [out] { return out->mutable_checked_in_at(); });
+  SetTime(row.erased_us, [out] { return out->mutable_erased_at(); });
   TimeToProto(absl::FromUnixMicros(row.updated_us), out->mutable_updated_at());
 }
 

@@ -280,6 +280,10 @@ TEST_F(ListingTest, PagesInOrderWithTotalAndDefaults) {
   EXPECT_TRUE(r.has_created_at());
   EXPECT_TRUE(r.has_confirmed_at());
   EXPECT_EQ(r.ticket_code(), "T-" + r.id());
+  // Times that did not happen are unset, not 1970-01-01.
+  EXPECT_FALSE(r.has_cancelled_at());
+  EXPECT_FALSE(r.has_expired_at());
+  EXPECT_FALSE(r.has_erased_at());
 
   std::vector<std::string> ids = ListAll({}, 7);
   ASSERT_EQ(ids.size(), 120u);
