@@ -241,19 +241,21 @@ absl::StatusOr<v1::Registration> ReadRegistration(
   const int status = row[7].as<int>();
   out.set_status(static_cast<v1::RegistrationStatus>(status));
   if (status == 3) out.set_waitlist_position(row[8].as<int32_t>());
-  auto set_time = [&](int column, google::protobuf::Timestamp* t) {
+  // A NULL column leaves the field unset (mutable_* would set it to 1970).
+  auto set_time = [&](int column, auto mutable_field) {
     if (!row[column].is_null()) {
-      TimeToProto(absl::FromUnixMicros(row[column].as<int64_t>()), t);
+      TimeToProto(absl::FromUnixMicros(row[column].as<int64_t>()),
+                  mutable_field());
     }
   };
-  if (status == 1) set_time(9, out.mutable_hold_expires_at());
-  set_time(10, out.mutable_created_at());
-  set_time(11, out.mutable_updated_at());
-  set_time(12, out.mutable_confirmed_at());
-  set_time(13, out.mutable_cancelled_at());
-  set_time(14, out.mutable_expired_at());
-  set_time(15, out.mutable_checked_in_at());
-  set_time(16, out.mutable_erased_at());
+  if (status == 1) set_time(9, [&] { return out.mutable_hold_expires_at(); });
+  set_time(10, [&] { return out.mutable_created_at(); });
+  set_time(11, [&] { return out.mutable_updated_at(); });
+  set_time(12, [&] { return out.mutable_confirmed_at(); });
+  set_time(13, [&] { return out.mutable_cancelled_at(); });
+  set_time(14, [&] { return out.mutable_expired_at(); });
+  set_time(15, [&] { return out.mutable_checked_in_at(); });
+  set_time(16, [&] { return out.mutable_erased_at(); });
   if (status == 2) out.set_ticket_code(row[17].as<std::string>());
   return out;
 }

@@ -568,6 +568,9 @@ TEST_F(OrganizerWritesTest, CheckInOnceTwiceForgedOtherEventCancelled) {
   EXPECT_EQ(first->registration().id(), reg.registration().id());
   EXPECT_EQ(first->registration().status(), v1::REGISTRATION_STATUS_CONFIRMED);
   ASSERT_TRUE(first->has_checked_in_at());
+  // What did not happen is unset, not 1970-01-01.
+  EXPECT_FALSE(first->registration().has_cancelled_at());
+  EXPECT_FALSE(first->registration().has_erased_at());
 
   auto second = CheckIn(event.id(), code);
   ASSERT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
