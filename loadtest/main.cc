@@ -2,11 +2,13 @@
 // See loadtest/README.md for the scenarios, flags and exit codes.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "loadtest/driver.h"
 #include "loadtest/env_file.h"
 #include "loadtest/follow.h"
+#include "loadtest/organizer.h"
 #include "loadtest/plan.h"
 #include "loadtest/proc_stats.h"
 #include "loadtest/summary.h"
@@ -63,6 +66,12 @@ struct Flags {
   std::string maildir;
   double mail_deadline_s = 0;  // 0: scaled with the expected messages
   bool wait_tickets = false;
+  // Scenario organizer
+  int watchers = 1000;
+  int watch_channels = 4;
+  int pollers = 4;
+  double settle_s = 30;
+  double export_deadline_s = 120;
 };
 
 std::string Or(const std::string& a, const std::string& b) {
@@ -157,6 +166,12 @@ int RunRegister(const std::string& scenario, Flags& f) {
            "(--pg-url, --endpoints or ADMIT_PG_URL; or --skip-db-check)\n";
     return kSetupFailed;
   }
+  const bool organizer_load = scenario == "organizer";
+  if (organizer_load && f.skip_db_check) {
+    std::cerr << "admit-loadtest: the organizer scenario checks the counts "
+                 "against Postgres: --skip-db-check is not allowed\n";
+    return kSetupFailed;
+  }
   const bool follow = f.confirm_fraction >= 0;
   if (follow &&
       (f.confirmation.empty() || f.maildir.empty() || f.skip_db_check)) {
@@ -191,7 +206,8 @@ int RunRegister(const std::string& scenario, Flags& f) {
                  .duplicate_fraction = f.duplicate_fraction,
                  .invalid_fraction = f.invalid_fraction,
                  .race_window = std::max(f.clients, 16),
-                 .seed = f.seed};
+                 .seed = f.seed,
+                 .vary_attendees = organizer_load};
   for (const auto& t : event->ticket_types())
     po.ticket_type_ids.push_back(t.id());
   const std::vector<Attempt> plan = MakePlan(po);
@@ -201,16 +217,50 @@ int RunRegister(const std::string& scenario, Flags& f) {
     std::cerr << "admit-loadtest: cannot connect to " << f.registration << "\n";
     return kSetupFailed;
   }
-  const IssueFn issue = RegisterIssuer(channels, plan, outcomes, deadline);
+  IssueFn issue = RegisterIssuer(channels, plan, outcomes, deadline);
+
+  // Scenario organizer: watchers and pollers from before the first
+  // Register; the export when half of the attempts are answered.
+  std::unique_ptr<OrganizerLoad> organizer_calls;
+  if (organizer_load) {
+    auto watch_channels = MakeChannels(f.organizer, f.watch_channels);
+    if (!WaitConnected(watch_channels, std::chrono::seconds(10))) {
+      std::cerr << "admit-loadtest: cannot connect to " << f.organizer << "\n";
+      return kSetupFailed;
+    }
+    organizer_calls = std::make_unique<OrganizerLoad>(
+        watch_channels,
+        OrganizerOptions{.event_id = event->id(),
+                         .api_key = f.admin_key,
+                         .pollers = f.pollers,
+                         .watchers = f.watchers,
+                         .call_deadline = deadline,
+                         .export_deadline = std::chrono::milliseconds(
+                             static_cast<int64_t>(f.export_deadline_s * 1000)),
+                         .settle_deadline = std::chrono::milliseconds(
+                             static_cast<int64_t>(f.settle_s * 1000))});
+    auto answered = std::make_shared<std::atomic<int64_t>>(0);
+    const int64_t half = std::max<int64_t>(1, f.attempts / 2);
+    OrganizerLoad* load = organizer_calls.get();
+    issue = [register_call = std::move(issue), answered, half, load](
+                int64_t i, std::function<void()> done) {
+      register_call(i, [answered, half, load, done = std::move(done)] {
+        if (answered->fetch_add(1) + 1 == half) load->MaybeStartDuringExport();
+        done();
+      });
+    };
+  }
 
   ProcWatcher watcher(pids, std::chrono::milliseconds(500));
   watcher.Start();
+  if (organizer_calls) organizer_calls->Start();
   const RunClock clock;
   const std::vector<Timing> timings =
-      scenario == "spike"
+      scenario != "steady"
           ? RunClosedLoop(f.attempts, f.clients, issue, clock)
           : RunOpenLoop(f.attempts, f.rate, f.seed, issue, clock);
   const auto run_end = std::chrono::steady_clock::now();
+  if (organizer_calls) organizer_calls->StopSpikeLoad();
   auto procs = watcher.Stop();
 
   RunConfig config{.scenario = scenario,
@@ -218,7 +268,7 @@ int RunRegister(const std::string& scenario, Flags& f) {
                    .event_id = event->id(),
                    .capacity = f.capacity,
                    .attempts = f.attempts,
-                   .clients = scenario == "spike" ? f.clients : 0,
+                   .clients = scenario != "steady" ? f.clients : 0,
                    .rate = scenario == "steady" ? f.rate : 0,
                    .channels = f.channels};
   RunSummary s = Summarize(config, plan, timings, outcomes);
@@ -234,6 +284,16 @@ int RunRegister(const std::string& scenario, Flags& f) {
       return kCheckFailed;
     }
     s.database_checked = true;
+  }
+  if (organizer_calls) {
+    absl::Status checked =
+        organizer_calls->Finish(f.pg_url, run_end, s.violations, s.organizer);
+    organizer_calls.reset();  // every stream ended
+    if (!checked.ok()) {
+      Finish(s, f);
+      std::cerr << "admit-loadtest: " << checked << "\n";
+      return kCheckFailed;
+    }
   }
   if (follow) {
     FollowOptions fo{.maildir = f.maildir,
@@ -406,6 +466,34 @@ int main(int argc, char** argv) {
   RegisterFlags(steady, f);
   steady->add_option("--rate", f.rate, "arrivals per second")
       ->check(CLI::Range(0.1, 1e7));
+  CLI::App* organizer = app.add_subcommand(
+      "organizer",
+      "spike plus organizer load: GetRegistrationCounts pollers, "
+      "--watchers WatchRegistrationCounts streams, ExportRegistrations "
+      "during and after; counts checked against a scan");
+  RegisterFlags(organizer, f);
+  organizer
+      ->add_option("--watchers", f.watchers,
+                   "WatchRegistrationCounts streams on the event")
+      ->check(CLI::Range(0, 100000));
+  organizer
+      ->add_option("--watch-channels", f.watch_channels,
+                   "gRPC channels (TCP connections) the organizer calls and "
+                   "streams share")
+      ->check(CLI::Range(1, 64));
+  organizer
+      ->add_option("--pollers", f.pollers,
+                   "concurrent GetRegistrationCounts loops during the spike")
+      ->check(CLI::Range(0, 1000));
+  organizer
+      ->add_option("--settle-s", f.settle_s,
+                   "how long the streams get after the spike to deliver the "
+                   "final counts")
+      ->check(CLI::Range(0.0, 3600.0));
+  organizer
+      ->add_option("--export-deadline-s", f.export_deadline_s,
+                   "deadline of each ExportRegistrations")
+      ->check(CLI::Range(1.0, 86400.0));
   CLI::App* ceiling = app.add_subcommand(
       "grpc-ceiling",
       "closed loop of grpc.health.v1 Check: gRPC's own unary ceiling");
@@ -425,5 +513,6 @@ int main(int argc, char** argv) {
   }
   if (spike->parsed()) return RunRegister("spike", f);
   if (steady->parsed()) return RunRegister("steady", f);
+  if (organizer->parsed()) return RunRegister("organizer", f);
   return RunCeiling(f);
 }

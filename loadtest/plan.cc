@@ -67,7 +67,16 @@ std::vector<Attempt> MakePlan(const PlanOptions& o) {
                           ? absl::StrCat("lt", run, "-", i, "@example.org")
                           : absl::StrCat("not-an-address-", i));
         at->set_full_name(absl::StrCat("Load Test ", i));
-        at->set_country_code("CH");
+        if (o.vary_attendees) {
+          static const char* const kCountries[] = {"CH", "DE", "FR", "IT"};
+          const int64_t org = i % 6;
+          if (org > 0)
+            at->set_organization(
+                absl::StrCat((i / 6) % 2 == 0 ? "Org " : "ORG ", org));
+          at->set_country_code(kCountries[i % 4]);
+        } else {
+          at->set_country_code("CH");
+        }
         if (a.kind == AttemptKind::kNew) news.push_back(i);
         break;
       }

@@ -41,6 +41,12 @@ struct PlanOptions {
   // attempts, so with a window near the concurrency they race their original.
   int64_t race_window = 256;
   uint64_t seed = 1;
+  // Spread the new attendees over organizations and countries (for the
+  // organizer counts): organization cycles through "", "Org 1".."Org 5"
+  // with "ORG n" spelled in capitals every other time (one group per
+  // organization, as the service groups ignoring ASCII case), country
+  // through CH, DE, FR, IT. Off: no organization, country CH.
+  bool vary_attendees = false;
 };
 
 // The attempts, in send order. Attempt 0 is always kNew. Emails are

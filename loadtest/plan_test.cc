@@ -59,5 +59,22 @@ TEST(Plan, SameSeedSamePlan) {
   }
 }
 
+TEST(Plan, VariedAttendeesSpreadOverOrganizationsAndCountries) {
+  const auto plan = MakePlan({.event_id = "ev",
+                              .ticket_type_ids = {"t1"},
+                              .attempts = 48,
+                              .seed = 5,
+                              .vary_attendees = true});
+  std::set<std::string> spellings, countries;
+  for (const Attempt& a : plan) {
+    spellings.insert(a.request.attendee().organization());
+    countries.insert(a.request.attendee().country_code());
+  }
+  // "" and Org 1..5, each also in capitals: 11 spellings of 6 groups.
+  EXPECT_EQ(spellings.size(), 11u);
+  EXPECT_EQ(spellings.count("Org 3") + spellings.count("ORG 3"), 2u);
+  EXPECT_EQ(countries, (std::set<std::string>{"CH", "DE", "FR", "IT"}));
+}
+
 }  // namespace
 }  // namespace admit::loadtest

@@ -5,6 +5,7 @@
 // no violation and that every attempt got an expected answer; never timing.
 // The follow-through test adds admit-confirmation and the harness's SMTP sink
 // and confirms half of the seats with the tokens of the delivered emails.
+// The organizer test adds counts pollers, watch streams and exports.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -284,15 +285,31 @@ TEST(LoadtestSmoke, SpikeFollowedThroughConfirmationKeepsEveryInvariant) {
   ASSERT_TRUE(Serving(confirmation_addr, confirmation)) << confirmation.Log();
 
   const std::string json_path = Tmp("follow.json");
-  Child tool({ADMIT_LOADTEST_BINARY, "spike", "--registration",
-              registration_addr, "--attempts", "200", "--capacity", "60",
-              "--clients", "16", "--confirm-fraction", "0.5",
-              "--confirmation", confirmation_addr, "--maildir", maildir,
-              "--mail-deadline-s", "240", "--wait-tickets", "--json",
-              json_path, "--require-all-answered"},
-             {{"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
-              {"ADMIT_PG_URL", db.url()}},
-             Tmp("follow-tool.log"));
+  Child tool(
+      {ADMIT_LOADTEST_BINARY,
+       "spike",
+       "--registration",
+       registration_addr,
+       "--attempts",
+       "200",
+       "--capacity",
+       "60",
+       "--clients",
+       "16",
+       "--confirm-fraction",
+       "0.5",
+       "--confirmation",
+       confirmation_addr,
+       "--maildir",
+       maildir,
+       "--mail-deadline-s",
+       "240",
+       "--wait-tickets",
+       "--json",
+       json_path,
+       "--require-all-answered"},
+      {{"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}, {"ADMIT_PG_URL", db.url()}},
+      Tmp("follow-tool.log"));
   const int status = tool.Wait();
   std::cout << tool.Log();
   ASSERT_TRUE(WIFEXITED(status));
@@ -316,6 +333,112 @@ TEST(LoadtestSmoke, SpikeFollowedThroughConfirmationKeepsEveryInvariant) {
   EXPECT_EQ(c["confirmed_stored"], 30);
   EXPECT_TRUE(c["tickets_checked"]);
   EXPECT_EQ(c["tickets_delivered"], 30);
+}
+
+// The organizer scenario: during a spike, GetRegistrationCounts pollers, 50
+// WatchRegistrationCounts streams and an export; afterwards the tool checks
+// the counts against a scan of the registrations, every stream's last
+// message and a final export (attendees spread over organizations and
+// countries, so every dimension of the counts is compared).
+TEST(LoadtestSmoke, OrganizerScenarioCountsWatchersAndExportsAreExact) {
+  const std::string url = admit::testing::RequireEnv("ADMIT_TEST_PG_URL");
+  ASSERT_FALSE(url.empty());
+  const std::string quota_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string registration_addr =
+      absl::StrCat("127.0.0.1:", admit::testing::FreePort());
+  const std::string admin_key =
+      absl::StrCat("admit_bootstrap_", crypto::NewToken());
+
+  Child quota({ADMIT_QUOTA_BINARY},
+              {{"ADMIT_PG_URL", url},
+               {"ADMIT_GRPC_LISTEN", quota_addr},
+               {"ADMIT_METRICS_LISTEN", ""},
+               {"ADMIT_LOG_LEVEL", "warn"}},
+              Tmp("organizer-quota.log"));
+  ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
+  Child registration(
+      {ADMIT_REGISTRATION_BINARY},
+      {{"ADMIT_PG_URL", url},
+       {"ADMIT_GRPC_LISTEN", registration_addr},
+       {"ADMIT_METRICS_LISTEN", ""},
+       {"ADMIT_LOG_LEVEL", "warn"},
+       {"ADMIT_QUOTA_ADDR", quota_addr},
+       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
+       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
+       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      Tmp("organizer-registration.log"));
+  ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
+
+  const std::string json_path = Tmp("organizer.json");
+  Child tool({ADMIT_LOADTEST_BINARY,
+              "organizer",
+              "--registration",
+              registration_addr,
+              "--attempts",
+              "300",
+              "--capacity",
+              "100",
+              "--clients",
+              "16",
+              "--ticket-types",
+              "2",
+              "--retry-fraction",
+              "0.05",
+              "--duplicate-fraction",
+              "0.05",
+              "--invalid-fraction",
+              "0.05",
+              "--watchers",
+              "50",
+              "--pollers",
+              "2",
+              "--settle-s",
+              "60",
+              "--json",
+              json_path,
+              "--require-all-answered"},
+             {{"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key}, {"ADMIT_PG_URL", url}},
+             Tmp("organizer-tool.log"));
+  const int status = tool.Wait();
+  std::cout << tool.Log();
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0)
+      << "admit-loadtest failed; see its output above\n"
+      << registration.Log();
+
+  std::ifstream json_file(json_path);
+  const nlohmann::json j = nlohmann::json::parse(json_file);
+  EXPECT_EQ(j["answered"], 300);
+  EXPECT_EQ(j["unexpected"], 0);
+  EXPECT_TRUE(j["violations"].empty()) << j["violations"].dump(2);
+  int64_t stored = 0;
+  for (const auto& [name, n] : j["database"]["rows_by_status"].items())
+    stored += n.get<int64_t>();
+  const nlohmann::json& o = j["organizer"];
+  // The final counts are the scan's, in every group: the event, 2 ticket
+  // types, 6 organizations (none and Org 1..5 in two spellings each), 4
+  // countries.
+  EXPECT_TRUE(o["counts_checked"]);
+  EXPECT_TRUE(o["counts_match"]);
+  EXPECT_EQ(o["registrations"], stored);
+  EXPECT_EQ(o["counts_total"], stored);
+  EXPECT_EQ(o["count_groups"], 13);
+  EXPECT_GT(o["count_codes"].value("OK", 0), 0);
+  EXPECT_EQ(o["count_codes"].size(), 1u) << o["count_codes"].dump();
+  // Every stream got messages and ended on the final counts.
+  EXPECT_EQ(o["watchers"], 50);
+  EXPECT_EQ(o["watchers_with_message"], 50);
+  EXPECT_EQ(o["watchers_final"], 50);
+  EXPECT_TRUE(o["watch_ended_early"].empty()) << o["watch_ended_early"];
+  // The export after the spike holds every registration once; the one
+  // during it completed.
+  EXPECT_EQ(o["export_after"]["code"], "OK");
+  EXPECT_EQ(o["export_after"]["rows"], stored);
+  EXPECT_EQ(o["export_after"]["distinct_ids"], stored);
+  EXPECT_TRUE(o["export_during"]["ran"]);
+  EXPECT_EQ(o["export_during"]["code"], "OK");
+  EXPECT_EQ(o["export_during"]["duplicate_ids"], 0);
 }
 
 }  // namespace

@@ -53,6 +53,33 @@ std::vector<Window> Windows(const std::vector<Timing>& timings,
 
 double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
 
+nlohmann::json ExportJson(const ExportFacts& e) {
+  return {{"ran", e.ran},
+          {"code", e.code},
+          {"chunks", e.chunks},
+          {"rows", e.rows},
+          {"csv_rows", e.csv_rows},
+          {"distinct_ids", e.distinct_ids},
+          {"duplicate_ids", e.duplicate_ids},
+          {"header_ok", e.header_ok},
+          {"bytes", e.bytes},
+          {"seconds", e.seconds},
+          {"rows_per_s", e.rows_per_s}};
+}
+
+void AppendExport(std::string& t, const char* label, const ExportFacts& e) {
+  if (!e.ran) {
+    absl::StrAppendFormat(&t, "  %-15s not run\n", label);
+    return;
+  }
+  absl::StrAppendFormat(
+      &t,
+      "  %-15s %s  %d rows (%d distinct ids) in %d chunks, %.1f KiB, "
+      "%.2f s: %.0f rows/s\n",
+      label, e.code, e.rows, e.distinct_ids, e.chunks,
+      static_cast<double>(e.bytes) / 1024.0, e.seconds, e.rows_per_s);
+}
+
 }  // namespace
 
 const char* CodeName(grpc::StatusCode code) {
@@ -205,6 +232,35 @@ nlohmann::json ToJson(const RunSummary& s) {
                          {"tickets_delivered", f.tickets_delivered},
                          {"ticket_seconds", f.ticket_seconds}};
   }
+  if (s.organizer.enabled) {
+    const OrganizerFacts& o = s.organizer;
+    j["organizer"] = {{"pollers", o.pollers},
+                      {"count_calls", o.count_calls},
+                      {"count_latency_ms",
+                       {{"p50", Ms(o.count_latency.ValueAt(50))},
+                        {"p99", Ms(o.count_latency.ValueAt(99))},
+                        {"max", Ms(o.count_latency.max())}}},
+                      {"count_codes", o.count_codes},
+                      {"watchers", o.watchers},
+                      {"watchers_with_message", o.watchers_with_message},
+                      {"watchers_final", o.watchers_final},
+                      {"watch_messages", o.watch_messages},
+                      {"messages_per_watcher_min", o.messages_min},
+                      {"messages_per_watcher_max", o.messages_max},
+                      {"first_message_ms",
+                       {{"p50", Ms(o.first_message.ValueAt(50))},
+                        {"p99", Ms(o.first_message.ValueAt(99))},
+                        {"max", Ms(o.first_message.max())}}},
+                      {"watch_ended_early", o.watch_end_codes},
+                      {"settle_seconds", o.settle_seconds},
+                      {"export_during", ExportJson(o.export_during)},
+                      {"export_after", ExportJson(o.export_after)},
+                      {"counts_checked", o.counts_checked},
+                      {"counts_match", o.counts_match},
+                      {"registrations", o.registrations},
+                      {"counts_total", o.counts_total},
+                      {"count_groups", o.count_groups}};
+  }
   json procs = json::object();
   for (const auto& [name, p] : s.processes) {
     procs[name] = {{"pid", p.pid},
@@ -300,6 +356,44 @@ std::string Table(const RunSummary& s) {
     if (f.tickets_checked) {
       absl::StrAppendFormat(&t, "  ticket emails   %d of %d within %.2f s\n",
                             f.tickets_delivered, f.confirmed, f.ticket_seconds);
+    }
+  }
+  if (s.organizer.enabled) {
+    const OrganizerFacts& o = s.organizer;
+    absl::StrAppendFormat(
+        &t,
+        "  counts ms       p50 %.2f  p99 %.2f  max %.2f  (%d calls from "
+        "%d pollers) codes",
+        Ms(o.count_latency.ValueAt(50)), Ms(o.count_latency.ValueAt(99)),
+        Ms(o.count_latency.max()), o.count_calls, o.pollers);
+    for (const auto& [k, v] : o.count_codes)
+      absl::StrAppendFormat(&t, " %s %d", k, v);
+    t += "\n";
+    absl::StrAppendFormat(
+        &t,
+        "  watchers        %d: %d got messages (%d in all, %d-%d each), %d "
+        "ended on the final counts %.2f s after the last answer\n",
+        o.watchers, o.watchers_with_message, o.watch_messages, o.messages_min,
+        o.messages_max, o.watchers_final, o.settle_seconds);
+    absl::StrAppendFormat(&t, "  first msg ms    p50 %.2f  p99 %.2f  max %.2f",
+                          Ms(o.first_message.ValueAt(50)),
+                          Ms(o.first_message.ValueAt(99)),
+                          Ms(o.first_message.max()));
+    if (!o.watch_end_codes.empty()) {
+      t += "  ended early:";
+      for (const auto& [k, v] : o.watch_end_codes)
+        absl::StrAppendFormat(&t, " %s %d", k, v);
+    }
+    t += "\n";
+    AppendExport(t, "export during", o.export_during);
+    AppendExport(t, "export after", o.export_after);
+    if (o.counts_checked) {
+      absl::StrAppendFormat(
+          &t,
+          "  final counts    total %d; %s the scan of %d registrations "
+          "(%d groups)\n",
+          o.counts_total, o.counts_match ? "equal to" : "DIFFER from",
+          o.registrations, o.count_groups);
     }
   }
   if (c.event_id.empty()) {

@@ -13,6 +13,7 @@
 #include "loadtest/driver.h"
 #include "loadtest/follow.h"
 #include "loadtest/histogram.h"
+#include "loadtest/organizer.h"
 #include "loadtest/outcome.h"
 #include "loadtest/plan.h"
 #include "loadtest/proc_stats.h"
@@ -21,7 +22,7 @@
 namespace admit::loadtest {
 
 struct RunConfig {
-  std::string scenario;  // spike | steady | grpc-ceiling
+  std::string scenario;  // spike | steady | organizer | grpc-ceiling
   std::string target;
   std::string event_id;
   int32_t capacity = 0;
@@ -60,7 +61,8 @@ struct RunSummary {
   std::vector<Violation> violations;
   bool database_checked = false;
   DatabaseFacts database;
-  FollowFacts follow;  // spike --confirm-fraction
+  FollowFacts follow;        // spike --confirm-fraction
+  OrganizerFacts organizer;  // scenario organizer
   std::map<std::string, ProcReport> processes;
   int64_t proc_interval_ms = 0;
 };
