@@ -4,6 +4,8 @@
 #include <atomic>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -544,19 +546,47 @@ class RegistrationListing::ExportReactor
     owner_->ExportStarted();
   }
 
-  // Reads the next batch on the pool; writes it from the pool's callback.
+  // Starts the first read. Reads run one batch ahead of the writes: while a
+  // chunk is being sent the next one is read (so the export costs the
+  // slower of the two, not their sum), and at most one read chunk waits,
+  // which bounds the memory to two chunks.
+  void Start() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = true;
+    }
+    ReadNext();
+  }
+
+ private:
+  struct Batch {
+    std::string csv;
+    int rows = 0;
+    bool more = false;
+    bool has_last = false;
+    PageCursor last;
+  };
+
+  // What Pump() decided, done outside the lock (StartWrite and Submit may
+  // call back on this thread).
+  struct Actions {
+    bool write = false;
+    bool read = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  // Reads the next batch after cursor_ on the pool; OnBatch gets it.
   void ReadNext() {
-    struct Batch {
-      std::string csv;
-      int rows = 0;
-      bool more = false;
-      bool has_last = false;
-      PageCursor last;
-    };
-    const bool first = !started_;
-    started_ = true;
+    std::optional<PageCursor> after;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = cursor_;
+      first = !started_;
+      started_ = true;
+    }
     owner_->pool_->Submit(
-        [filter = filter_, after = cursor_, first, bom = bom_,
+        [filter = filter_, after, first, bom = bom_,
          limit = owner_->options_.export_batch_rows,
          max_bytes = owner_->options_.export_chunk_bytes,
          cancelled =
@@ -592,44 +622,91 @@ class RegistrationListing::ExportReactor
             OnBatch(std::move(batch));
             return grpc::Status::OK;
           });
-          if (!failed.ok()) Finish(failed);
+          if (!failed.ok()) Fail(failed);
         });
   }
 
-  template <typename Batch>
   void OnBatch(absl::StatusOr<Batch> batch) {
-    if (cancelled_->load()) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "the export was cancelled"));
-      return;
+    Actions actions;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (cancelled_->load()) {
+        failure_ = grpc::Status(grpc::StatusCode::CANCELLED,
+                                "the export was cancelled");
+      } else if (!batch.ok()) {
+        failure_ = ToRpc(Retryable(batch.status()), "ExportRegistrations");
+      } else {
+        if (batch->has_last) cursor_ = batch->last;
+        more_ = batch->more;
+        if (!batch->csv.empty()) ready_ = std::move(*batch);
+      }
+      actions = Pump();
     }
-    if (!batch.ok()) {
-      Finish(ToRpc(Retryable(batch.status()), "ExportRegistrations"));
-      return;
-    }
-    if (batch->has_last) cursor_ = batch->last;
-    more_ = batch->more;
-    if (batch->csv.empty()) {  // no rows left after a full batch
-      Finish(grpc::Status::OK);
-      return;
-    }
-    chunk_.set_csv(std::move(batch->csv));
-    chunk_.set_rows(batch->rows);
-    StartWrite(&chunk_);
+    Do(actions);
   }
 
   void OnWriteDone(bool ok) override {
-    chunk_.Clear();  // frees the chunk before the next read
-    if (!ok || cancelled_->load()) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "the export was cancelled"));
-      return;
+    Actions actions;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      chunk_.Clear();  // frees the chunk before the next one
+      if (!ok || cancelled_->load()) {
+        failure_ = grpc::Status(grpc::StatusCode::CANCELLED,
+                                "the export was cancelled");
+      }
+      actions = Pump();
     }
-    if (!more_) {
-      Finish(grpc::Status::OK);
-      return;
+    Do(actions);
+  }
+
+  void Fail(const grpc::Status& status) {
+    Actions actions;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (!failure_) failure_ = status;
+      actions = Pump();
     }
-    ReadNext();
+    Do(actions);
+  }
+
+  // Next steps, under mu_: send the ready chunk when no write is in flight,
+  // read ahead when nothing waits, finish once nothing is in flight and
+  // either everything was sent or something failed.
+  Actions Pump() {
+    Actions a;
+    if (finished_) return a;
+    if (failure_) {
+      if (!writing_ && !reading_) {
+        finished_ = true;
+        a.finish = *failure_;
+      }
+      return a;
+    }
+    if (!writing_ && ready_) {
+      chunk_.set_csv(std::move(ready_->csv));
+      chunk_.set_rows(ready_->rows);
+      ready_.reset();
+      writing_ = true;
+      a.write = true;
+    }
+    if (!reading_ && !ready_ && more_) {
+      reading_ = true;
+      a.read = true;
+    }
+    if (!writing_ && !reading_ && !ready_ && !more_) {
+      finished_ = true;
+      a.finish = grpc::Status::OK;
+    }
+    return a;
+  }
+
+  void Do(const Actions& a) {
+    if (a.write) StartWrite(&chunk_);
+    if (a.read) ReadNext();
+    if (a.finish) Finish(*a.finish);
   }
 
   void OnCancel() override { cancelled_->store(true); }
@@ -640,14 +717,19 @@ class RegistrationListing::ExportReactor
     owner->ExportDone();
   }
 
- private:
   RegistrationListing* const owner_;
   const ListingFilter filter_;
   const bool bom_;
+  std::mutex mu_;
   bool started_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
   bool more_ = false;
   std::optional<PageCursor> cursor_;
-  v1::ExportChunk chunk_;
+  std::optional<Batch> ready_;           // read, waiting for the write
+  std::optional<grpc::Status> failure_;  // finish with it when idle
+  v1::ExportChunk chunk_;                // being written
   std::shared_ptr<std::atomic<bool>> cancelled_ =
       std::make_shared<std::atomic<bool>>(false);
 };
@@ -679,7 +761,7 @@ grpc::ServerWriteReactor<v1::ExportChunk>* RegistrationListing::Export(
   }
   auto* reactor =
       new ExportReactor(this, std::move(*filter), request->utf8_bom());
-  reactor->ReadNext();
+  reactor->Start();
   return reactor;
 }
 
