@@ -1,5 +1,6 @@
 #include "loadtest/organizer.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -182,6 +183,8 @@ class OrganizerLoad::Impl {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (messages_ == 0) first_us_ = MicrosSince(start_);
+        if (messages_ > 0 && message_.total().total() < last_.total().total())
+          ++regressions_;
         ++messages_;
         last_ = message_;
       }
@@ -201,10 +204,11 @@ class OrganizerLoad::Impl {
       int64_t first_us = -1;
       bool done = false;
       grpc::StatusCode code = grpc::StatusCode::OK;
+      int64_t regressions = 0;
     };
     State state() {
       std::lock_guard<std::mutex> lock(mu_);
-      return {messages_, first_us_, done_, code_};
+      return {messages_, first_us_, done_, code_, regressions_};
     }
     bool LastEquals(const v1::RegistrationCounts& counts) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -219,6 +223,7 @@ class OrganizerLoad::Impl {
     Clock::time_point start_;
     std::mutex mu_;
     int64_t messages_ = 0;
+    int64_t regressions_ = 0;  // messages whose total fell below the last
     int64_t first_us_ = -1;
     bool done_ = false;
     grpc::StatusCode code_ = grpc::StatusCode::OK;
@@ -256,8 +261,9 @@ class OrganizerLoad::Impl {
     for (int i = 0; i < options_.pollers; ++i) Poll(static_cast<size_t>(i));
   }
 
-  // One poller's loop: the next call when the previous one is answered.
-  void Poll(size_t poller) {
+  // One poller's loop: the next call when the previous one is answered (so
+  // it reads a later snapshot than the previous one did).
+  void Poll(size_t poller, int64_t last_total = 0) {
     if (stop_polling_.load()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (--pollers_running_ == 0) cv_.notify_all();
@@ -277,19 +283,22 @@ class OrganizerLoad::Impl {
     call->start = Clock::now();
     Stub(poller).async()->GetRegistrationCounts(
         &call->context, &call->request, &call->response,
-        [this, call, poller](grpc::Status status) {
+        [this, call, poller, last_total](grpc::Status status) {
           const int64_t us = MicrosSince(call->start);
+          const int64_t total =
+              status.ok() ? call->response.total().total() : last_total;
           delete call;
           {
             std::lock_guard<std::mutex> lock(mu_);
             ++count_calls_;
             count_latency_.Record(us);
             ++count_codes_[CodeName(status.error_code())];
+            if (total < last_total) ++count_regressions_;
           }
           // A failing server answers at once: do not spin on it.
           if (!status.ok())
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
-          Poll(poller);
+          Poll(poller, std::max(total, last_total));
         });
   }
 
@@ -402,6 +411,7 @@ class OrganizerLoad::Impl {
   int64_t count_calls_ = 0;
   Histogram count_latency_;
   std::map<std::string, int64_t> count_codes_;
+  int64_t count_regressions_ = 0;
 
   std::atomic<bool> during_started_{false};
   std::mutex export_mu_;
@@ -420,6 +430,12 @@ absl::Status OrganizerLoad::Impl::Finish(const std::string& pg_url,
     facts.count_calls = count_calls_;
     facts.count_latency = count_latency_;
     facts.count_codes = count_codes_;
+    if (count_regressions_ > 0) {
+      out.push_back({"counts_monotonic",
+                     absl::StrCat(count_regressions_,
+                                  " GetRegistrationCounts answers whose total "
+                                  "was below the same poller's previous one")});
+    }
   }
   if (ExportCall* d = during()) {
     facts.export_during = d->Wait();
@@ -511,7 +527,7 @@ absl::Status OrganizerLoad::Impl::Finish(const std::string& pg_url,
     for (auto& w : watchers_) states.push_back(w->state());  // before cancel
     for (auto& w : watchers_) w->Cancel();
     WaitWatchersDone();
-    int64_t no_message = 0;
+    int64_t no_message = 0, regressions = 0;
     for (const Watcher::State& st : states) {
       if (st.messages > 0) {
         ++facts.watchers_with_message;
@@ -524,12 +540,19 @@ absl::Status OrganizerLoad::Impl::Finish(const std::string& pg_url,
         ++no_message;
       }
       facts.watch_messages += st.messages;
+      regressions += st.regressions;
       if (st.done) ++facts.watch_end_codes[CodeName(st.code)];
     }
     if (no_message > 0) {
       out.push_back({"watch_first_message",
                      absl::StrCat(no_message, " of ", facts.watchers,
                                   " streams got no message")});
+    }
+    if (regressions > 0) {
+      out.push_back({"counts_monotonic",
+                     absl::StrCat(regressions,
+                                  " stream messages whose total was below the "
+                                  "stream's previous message")});
     }
     if (facts.watchers_final < facts.watchers) {
       out.push_back(

@@ -105,6 +105,9 @@ class OrganizerLoad {
   // Appends violations:
   //  - organizer_counts_exact: the final counts differ from the scan in a
   //    status, ticket type, organization or country (or checked_in);
+  //  - counts_monotonic: a poller's answer, or a stream's message, whose
+  //    total (registrations ever made: never decreases) is below that
+  //    poller's or stream's previous one;
   //  - watch_first_message: a stream never got a message;
   //  - watch_final_counts: a stream's last message is not the final counts
   //    by the deadline;
