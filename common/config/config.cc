@@ -36,6 +36,12 @@ absl::Status ParseDuration(const std::string& text,
       "expected a duration with a unit, like 250ms, 5s, 2m, 1h or 1m30s";
   std::string s(absl::StripAsciiWhitespace(text));
   if (s.empty()) return absl::InvalidArgumentError(form);
+  // Zero needs no unit (as in Postgres and Go): "0" means "off" for settings
+  // such as ADMIT_PG_STATEMENT_TIMEOUT.
+  if (s == "0") {
+    *out = std::chrono::milliseconds(0);
+    return absl::OkStatus();
+  }
   int64_t total_ms = 0;
   size_t i = 0;
   while (i < s.size()) {

@@ -118,6 +118,10 @@ TEST(ParseDuration, AcceptsUnitsAndSums) {
   EXPECT_FALSE(ParseDuration("", &d).ok());
   EXPECT_FALSE(ParseDuration("-5s", &d).ok());
   EXPECT_FALSE(ParseDuration("s", &d).ok());
+  // Zero alone needs no unit; other numbers do.
+  ASSERT_TRUE(ParseDuration("0", &d).ok());
+  EXPECT_EQ(d.count(), 0);
+  EXPECT_FALSE(ParseDuration("5", &d).ok());
 }
 
 TEST(LoadOrExit, InvalidValueExitsWithStatus2AndNamesTheVariable) {
