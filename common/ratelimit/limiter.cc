@@ -174,6 +174,12 @@ std::string Limiter::KeyFor(const Subject& subject) const {
                       crypto::Sha256Hex(subject.subject).substr(0, 32), "}");
 }
 
+void Limiter::CountRefusal(const std::string& policy) {
+  if (!metrics_) return;
+  auto it = metrics_->limited.find(policy);
+  if (it != metrics_->limited.end()) it->second->Increment();
+}
+
 std::string Limiter::ClientAddressOf(std::string_view peer,
                                      std::string_view x_forwarded_for) const {
   return ClientAddress(peer, x_forwarded_for, trusted_);

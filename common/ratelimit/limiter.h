@@ -116,6 +116,11 @@ class Limiter {
   // mode. `done` must not block.
   void Check(std::vector<Subject> subjects, Callback done);
 
+  // Counts a refusal by `policy` decided without asking Redis (a caller
+  // that remembers an earlier verdict) in admit_rate_limited_total, so the
+  // metric counts every refused request. Unknown policies are ignored.
+  void CountRefusal(const std::string& policy);
+
   // ClientAddress(peer, xff, the configured trusted proxies).
   std::string ClientAddressOf(std::string_view peer,
                               std::string_view x_forwarded_for) const;

@@ -204,6 +204,7 @@ absl::Status ApiKeyAuthenticator::Admit(const std::string& key_id) const {
         }
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(
             it->second.until - now);
+        limiter_->CountRefusal("api_key");
         return ratelimit::RateLimited("api_key", left);
       }
       refusals_.erase(it);
