@@ -133,6 +133,33 @@ std::string Tmp(const std::string& name) {
                       name);
 }
 
+// The environment of a service under test: its database, gRPC address, no
+// metrics port, warn logs, plus `extra`.
+std::map<std::string, std::string> ServiceEnv(
+    const std::string& pg_url, const std::string& listen,
+    std::map<std::string, std::string> extra = {}) {
+  extra.insert({{"ADMIT_PG_URL", pg_url},
+                {"ADMIT_GRPC_LISTEN", listen},
+                {"ADMIT_METRICS_LISTEN", ""},
+                {"ADMIT_LOG_LEVEL", "warn"}});
+  return extra;
+}
+
+// admit-registration's: ServiceEnv plus its quota service, a fresh token key,
+// the bootstrap admin key and the rate limiter off (tested elsewhere; here it
+// would refuse the spike).
+std::map<std::string, std::string> RegistrationEnv(
+    const std::string& pg_url, const std::string& listen,
+    const std::string& quota_addr, const std::string& admin_key,
+    std::map<std::string, std::string> extra = {}) {
+  extra.insert(
+      {{"ADMIT_QUOTA_ADDR", quota_addr},
+       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
+       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
+       {"ADMIT_RATE_LIMIT_ENABLED", "false"}});
+  return ServiceEnv(pg_url, listen, std::move(extra));
+}
+
 TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
   const std::string url = admit::testing::RequireEnv("ADMIT_TEST_PG_URL");
   ASSERT_FALSE(url.empty());
@@ -143,24 +170,12 @@ TEST(LoadtestSmoke, SpikeAgainstRealBinariesKeepsEveryInvariant) {
   const std::string admin_key =
       absl::StrCat("admit_bootstrap_", crypto::NewToken());
 
-  Child quota({ADMIT_QUOTA_BINARY},
-              {{"ADMIT_PG_URL", url},
-               {"ADMIT_GRPC_LISTEN", quota_addr},
-               {"ADMIT_METRICS_LISTEN", ""},
-               {"ADMIT_LOG_LEVEL", "warn"}},
+  Child quota({ADMIT_QUOTA_BINARY}, ServiceEnv(url, quota_addr),
               Tmp("quota.log"));
   ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
   Child registration(
       {ADMIT_REGISTRATION_BINARY},
-      {{"ADMIT_PG_URL", url},
-       {"ADMIT_GRPC_LISTEN", registration_addr},
-       {"ADMIT_METRICS_LISTEN", ""},
-       {"ADMIT_LOG_LEVEL", "warn"},
-       {"ADMIT_QUOTA_ADDR", quota_addr},
-       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
-       // The limiter is tested elsewhere; here it would refuse the spike.
-       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      RegistrationEnv(url, registration_addr, quota_addr, admin_key),
       Tmp("registration.log"));
   ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
 
@@ -249,39 +264,25 @@ TEST(LoadtestSmoke, SpikeFollowedThroughConfirmationKeepsEveryInvariant) {
       absl::StrCat("admit_bootstrap_", crypto::NewToken());
   const std::string ticket_key = crypto::Sealer::NewBase64Key();
 
-  Child quota({ADMIT_QUOTA_BINARY},
-              {{"ADMIT_PG_URL", db.url()},
-               {"ADMIT_GRPC_LISTEN", quota_addr},
-               {"ADMIT_METRICS_LISTEN", ""},
-               {"ADMIT_LOG_LEVEL", "warn"}},
+  Child quota({ADMIT_QUOTA_BINARY}, ServiceEnv(db.url(), quota_addr),
               Tmp("follow-quota.log"));
   ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
   Child registration(
       {ADMIT_REGISTRATION_BINARY},
-      {{"ADMIT_PG_URL", db.url()},
-       {"ADMIT_GRPC_LISTEN", registration_addr},
-       {"ADMIT_METRICS_LISTEN", ""},
-       {"ADMIT_LOG_LEVEL", "warn"},
-       {"ADMIT_QUOTA_ADDR", quota_addr},
-       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
-       {"ADMIT_TICKET_KEY", ticket_key},
-       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      RegistrationEnv(db.url(), registration_addr, quota_addr, admin_key,
+                      {{"ADMIT_TICKET_KEY", ticket_key}}),
       Tmp("follow-registration.log"));
   ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
-  Child confirmation(
-      {ADMIT_CONFIRMATION_BINARY},
-      {{"ADMIT_PG_URL", db.url()},
-       {"ADMIT_GRPC_LISTEN", confirmation_addr},
-       {"ADMIT_METRICS_LISTEN", ""},
-       {"ADMIT_LOG_LEVEL", "warn"},
-       {"ADMIT_REGISTRATION_ADDR", registration_addr},
-       {"ADMIT_SMTP_URL", smtp_url},
-       {"ADMIT_CONFIRMATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-       {"ADMIT_TICKET_KEY", ticket_key},
-       {"ADMIT_CONFIRMATION_POLL_INTERVAL", "100ms"},
-       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
-      Tmp("follow-confirmation.log"));
+  Child confirmation({ADMIT_CONFIRMATION_BINARY},
+                     ServiceEnv(db.url(), confirmation_addr,
+                                {{"ADMIT_REGISTRATION_ADDR", registration_addr},
+                                 {"ADMIT_SMTP_URL", smtp_url},
+                                 {"ADMIT_CONFIRMATION_TOKEN_KEY",
+                                  crypto::Sealer::NewBase64Key()},
+                                 {"ADMIT_TICKET_KEY", ticket_key},
+                                 {"ADMIT_CONFIRMATION_POLL_INTERVAL", "100ms"},
+                                 {"ADMIT_RATE_LIMIT_ENABLED", "false"}}),
+                     Tmp("follow-confirmation.log"));
   ASSERT_TRUE(Serving(confirmation_addr, confirmation)) << confirmation.Log();
 
   const std::string json_path = Tmp("follow.json");
@@ -350,23 +351,12 @@ TEST(LoadtestSmoke, OrganizerScenarioCountsWatchersAndExportsAreExact) {
   const std::string admin_key =
       absl::StrCat("admit_bootstrap_", crypto::NewToken());
 
-  Child quota({ADMIT_QUOTA_BINARY},
-              {{"ADMIT_PG_URL", url},
-               {"ADMIT_GRPC_LISTEN", quota_addr},
-               {"ADMIT_METRICS_LISTEN", ""},
-               {"ADMIT_LOG_LEVEL", "warn"}},
+  Child quota({ADMIT_QUOTA_BINARY}, ServiceEnv(url, quota_addr),
               Tmp("organizer-quota.log"));
   ASSERT_TRUE(Serving(quota_addr, quota)) << quota.Log();
   Child registration(
       {ADMIT_REGISTRATION_BINARY},
-      {{"ADMIT_PG_URL", url},
-       {"ADMIT_GRPC_LISTEN", registration_addr},
-       {"ADMIT_METRICS_LISTEN", ""},
-       {"ADMIT_LOG_LEVEL", "warn"},
-       {"ADMIT_QUOTA_ADDR", quota_addr},
-       {"ADMIT_REGISTRATION_TOKEN_KEY", crypto::Sealer::NewBase64Key()},
-       {"ADMIT_BOOTSTRAP_ADMIN_KEY", admin_key},
-       {"ADMIT_RATE_LIMIT_ENABLED", "false"}},
+      RegistrationEnv(url, registration_addr, quota_addr, admin_key),
       Tmp("organizer-registration.log"));
   ASSERT_TRUE(Serving(registration_addr, registration)) << registration.Log();
 

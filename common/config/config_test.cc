@@ -141,11 +141,7 @@ TEST(LoadOrExit, HelpPrintsTheVariablesAndExitsZero) {
   char program[] = "admit-example";
   char help[] = "--help";
   char* argv[] = {program, help, nullptr};
-  EXPECT_EXIT(
-      {
-        LoadOrExit(s, 2, argv);
-      },
-      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT({ LoadOrExit(s, 2, argv); }, ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

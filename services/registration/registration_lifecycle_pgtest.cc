@@ -198,33 +198,29 @@ class LifecycleTest : public ::testing::Test {
     return n;
   }
 
-  // PENDING registrations whose hold has not expired yet. (A registration
-  // whose hold expired stays PENDING until the next expiry sweep, while its
-  // seat may already be someone else's.)
-  int64_t CountLivePending() {
+  // One count of the event's rows: `sql` selects it with $1 = the event.
+  int64_t CountOf(const char* sql) {
     auto n =
         a().pool().Run([&](pqxx::connection& conn) -> absl::StatusOr<int64_t> {
           pqxx::read_transaction tx(conn);
-          pqxx::result r = tx.exec_params(
-              "SELECT count(*) FROM registration.registrations WHERE "
-              "event_id = $1 AND status = 1 AND hold_expires_at > now()",
-              event_id_);
-          return r[0][0].as<int64_t>();
+          return tx.exec_params1(sql, event_id_)[0].as<int64_t>();
         });
     return n.ok() ? *n : -1;
   }
 
+  // PENDING registrations whose hold has not expired yet. (A registration
+  // whose hold expired stays PENDING until the next expiry sweep, while its
+  // seat may already be someone else's.)
+  int64_t CountLivePending() {
+    return CountOf(
+        "SELECT count(*) FROM registration.registrations WHERE "
+        "event_id = $1 AND status = 1 AND hold_expires_at > now()");
+  }
+
   int64_t WaitlistCounter() {
-    auto n =
-        a().pool().Run([&](pqxx::connection& conn) -> absl::StatusOr<int64_t> {
-          pqxx::read_transaction tx(conn);
-          pqxx::result r = tx.exec_params(
-              "SELECT coalesce(sum(waitlisted), 0) FROM "
-              "registration.waitlist_counters WHERE event_id = $1",
-              event_id_);
-          return r[0][0].as<int64_t>();
-        });
-    return n.ok() ? *n : -1;
+    return CountOf(
+        "SELECT coalesce(sum(waitlisted), 0) FROM "
+        "registration.waitlist_counters WHERE event_id = $1");
   }
 
   QuotaRow EventQuota() {
