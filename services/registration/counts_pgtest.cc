@@ -28,6 +28,7 @@
 #include "services/registration/event_cache.h"
 #include "services/registration/event_store.h"
 #include "services/registration/organizer_service.h"
+#include "services/registration/organizer_writes.h"
 #include "services/registration/registration_testing.h"
 #include "services/registration/validation.h"
 #include "tests/support/test_support.h"
@@ -186,12 +187,23 @@ class CountsTest : public ::testing::Test {
     counts_options.min_interval = absl::Milliseconds(200);
     counts_options.reauth_interval = absl::Milliseconds(100);
     counts_options.metrics = &server_->metrics_registry();
+    // Long enough that a test sees a capacity change only through
+    // ForgetUsage, never through the cache's expiry.
+    counts_options.usage_ttl = std::chrono::minutes(10);
     counts_ = std::make_unique<CountsService>(counts_store_.get(), cache_.get(),
                                               quota_client_.get(), keys_.get(),
                                               counts_options);
     organizer_ = std::make_unique<OrganizerService>(
         event_store_.get(), keys_.get(), quota_stub_.get(), cache_.get());
     organizer_->SetCounts(counts_.get());
+    auto writes = OrganizerWrites::Create(pool_.get(), keys_.get(),
+                                          quota_stub_.get(), cache_.get(), {});
+    ASSERT_TRUE(writes.ok()) << writes.status();
+    writes_ = std::move(*writes);
+    writes_->SetQuotasChanged([this](const std::string& event_id) {
+      counts_->ForgetUsage(event_id);
+    });
+    organizer_->SetWrites(writes_.get());
     server_->AddService(organizer_.get());
     server_->AddDrainHook("counts", [this] { counts_->Stop(); });
     ASSERT_TRUE(server_->Start().ok());
@@ -214,6 +226,7 @@ class CountsTest : public ::testing::Test {
     stub_.reset();
     if (server_) server_->Shutdown();
     organizer_.reset();
+    writes_.reset();
     counts_.reset();
     server_.reset();
     counts_store_.reset();
@@ -298,6 +311,7 @@ class CountsTest : public ::testing::Test {
   std::unique_ptr<GrpcQuotaClient> quota_client_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<CountsStore> counts_store_;
+  std::unique_ptr<OrganizerWrites> writes_;
   std::unique_ptr<CountsService> counts_;
   std::unique_ptr<OrganizerService> organizer_;
   std::unique_ptr<v1::OrganizerService::Stub> stub_;
@@ -602,6 +616,53 @@ TEST_F(CountsTest, EmptyEventHasZeroCountsAndEveryTicketType) {
   EXPECT_EQ(counts->by_ticket_type(0).remaining(), 5);
   EXPECT_EQ(counts->by_organization_size(), 0);
   EXPECT_EQ(counts->by_country_size(), 0);
+}
+
+// Capacities and allotments are cached per replica (usage_ttl, here ten
+// minutes), but a change made through this replica shows at once; remaining
+// follows the counters.
+TEST_F(CountsTest, CapacityAndAllotmentChangesShowAtOnce) {
+  CreateEvent(10, {{"delegate", 0}}, 600s);
+  auto before = GetCounts(event_id_, admin_key_);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->capacity(), 10);
+  EXPECT_EQ(before->remaining(), 10);
+  auto answer =
+      Register(replica_->stub(), Request(1, "delegate", "Acme", "CH"));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+
+  v1::UpdateEventRequest update;
+  update.mutable_event()->set_id(event_id_);
+  update.mutable_event()->set_capacity(20);
+  update.mutable_update_mask()->add_paths("capacity");
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + admin_key_);
+    v1::UpdateEventResponse response;
+    grpc::Status status = stub_->UpdateEvent(&context, update, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  auto raised = GetCounts(event_id_, admin_key_);
+  ASSERT_TRUE(raised.ok()) << raised.status();
+  EXPECT_EQ(raised->capacity(), 20);
+  EXPECT_EQ(raised->remaining(), 19);
+
+  v1::SetAllotmentRequest allot;
+  allot.set_event_id(event_id_);
+  allot.set_organization("ACME");
+  allot.set_seats(3);
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + admin_key_);
+    v1::SetAllotmentResponse response;
+    grpc::Status status = stub_->SetAllotment(&context, allot, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  auto allotted = GetCounts(event_id_, admin_key_);
+  ASSERT_TRUE(allotted.ok()) << allotted.status();
+  ASSERT_EQ(allotted->by_organization_size(), 1);
+  EXPECT_EQ(allotted->by_organization(0).allotment_seats(), 3);
+  EXPECT_EQ(allotted->by_organization(0).allotment_remaining(), 2);
 }
 
 TEST_F(CountsTest, KeysAndRequestsAreChecked) {

@@ -193,7 +193,7 @@ struct CountsService::EventState {
   uint64_t seq = 0;                                       // of `message`
   int64_t version = -1;
   absl::Time fetched_at = absl::InfinitePast();
-  v1::GetUsageResponse usage;  // last good GetUsage
+  UsageSnapshot usage;  // last good GetUsage; null before the first
 };
 
 CountsService::CountsService(CountsStore* store, EventSource* events,
@@ -206,7 +206,24 @@ CountsService::CountsService(CountsStore* store, EventSource* events,
       keys_(keys),
       options_(options),
       tick_(std::clamp(options.min_interval / 4, absl::Milliseconds(5),
-                       absl::Milliseconds(250))) {
+                       absl::Milliseconds(250))),
+      usage_cache_(
+          [quota](const std::string& event_id,
+                  TtlCache<UsageSnapshot>::Callback done) {
+            quota->GetUsage(
+                event_id,
+                [done = std::move(done)](
+                    absl::StatusOr<v1::GetUsageResponse> usage) mutable {
+                  if (!usage.ok()) {
+                    std::move(done)(usage.status());
+                    return;
+                  }
+                  std::move(done)(std::make_shared<const v1::GetUsageResponse>(
+                      std::move(*usage)));
+                });
+          },
+          TtlCacheOptions{.ttl = options.usage_ttl,
+                          .negative_ttl = std::chrono::milliseconds(0)}) {
   if (options_.metrics != nullptr) {
     watchers_gauge_ =
         &prometheus::BuildGauge()
@@ -274,6 +291,15 @@ int64_t CountsService::watchers() const {
   return watcher_count_;
 }
 
+void CountsService::ForgetUsage(const std::string& event_id) {
+  usage_cache_.Invalidate(event_id);
+}
+
+void CountsService::GetUsage(const std::string& event_id,
+                             TtlCache<UsageSnapshot>::Callback done) {
+  usage_cache_.Get(event_id, std::move(done));
+}
+
 void CountsService::CallStarted() {
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_in_flight_;
@@ -307,7 +333,7 @@ grpc::ServerUnaryReactor* CountsService::Get(
       std::mutex mu;
       int waiting = 2;
       absl::StatusOr<CountsSnapshot> counts = absl::UnknownError("");
-      absl::StatusOr<v1::GetUsageResponse> usage = absl::UnknownError("");
+      absl::StatusOr<UsageSnapshot> usage = absl::UnknownError("");
     };
     auto finish = [this, reactor](const absl::Status& status) {
       server::Guard(reactor, "GetRegistrationCounts",
@@ -334,7 +360,7 @@ grpc::ServerUnaryReactor* CountsService::Get(
           grpc::Status built =
               server::CallGuarded("GetRegistrationCounts", [&] {
                 *response = BuildRegistrationCounts(*snapshot, *join->counts,
-                                                    *join->usage);
+                                                    **join->usage);
                 return grpc::Status::OK;
               });
           if (!built.ok()) status = absl::InternalError("internal error");
@@ -359,15 +385,14 @@ grpc::ServerUnaryReactor* CountsService::Get(
             }
             arrive();
           });
-      quota_->GetUsage(
-          event_id,
-          [join, arrive](absl::StatusOr<v1::GetUsageResponse> usage) mutable {
-            {
-              std::lock_guard<std::mutex> lock(join->mu);
-              join->usage = std::move(usage);
-            }
-            arrive();
-          });
+      GetUsage(event_id,
+               [join, arrive](absl::StatusOr<UsageSnapshot> usage) mutable {
+                 {
+                   std::lock_guard<std::mutex> lock(join->mu);
+                   join->usage = std::move(usage);
+                 }
+                 arrive();
+               });
     });
     return grpc::Status::OK;
   });
@@ -530,20 +555,19 @@ void CountsService::Tick() {
                    event_promise->set_value(std::move(e));
                  });
     auto usage_promise =
-        std::make_shared<std::promise<absl::StatusOr<v1::GetUsageResponse>>>();
+        std::make_shared<std::promise<absl::StatusOr<UsageSnapshot>>>();
     auto usage_future = usage_promise->get_future();
-    quota_->GetUsage(
-        p.event_id,
-        [usage_promise](absl::StatusOr<v1::GetUsageResponse> usage) mutable {
-          usage_promise->set_value(std::move(usage));
-        });
+    GetUsage(p.event_id,
+             [usage_promise](absl::StatusOr<UsageSnapshot> usage) mutable {
+               usage_promise->set_value(std::move(usage));
+             });
     if (watch_reads_ != nullptr) watch_reads_->Increment();
     absl::StatusOr<CountsSnapshot> counts = store_->ReadNow(p.event_id);
     absl::StatusOr<EventSnapshot> event = event_future.get();
-    std::optional<v1::GetUsageResponse> usage;
+    std::optional<UsageSnapshot> usage;
     if (usage_future.wait_for(absl::ToChronoMilliseconds(
             options_.usage_timeout)) == std::future_status::ready) {
-      absl::StatusOr<v1::GetUsageResponse> got = usage_future.get();
+      absl::StatusOr<UsageSnapshot> got = usage_future.get();
       if (got.ok()) {
         usage = std::move(*got);
       } else {
@@ -564,9 +588,11 @@ void CountsService::Tick() {
     auto it = events_by_id_.find(p.event_id);
     if (it == events_by_id_.end()) continue;
     EventState& state = *it->second;
-    if (usage.has_value()) state.usage = std::move(*usage);
-    auto message = std::make_shared<v1::RegistrationCounts>(
-        BuildRegistrationCounts(**event, *counts, state.usage));
+    if (usage.has_value()) state.usage = *std::move(usage);
+    auto message =
+        std::make_shared<v1::RegistrationCounts>(BuildRegistrationCounts(
+            **event, *counts,
+            state.usage ? *state.usage : v1::GetUsageResponse()));
     state.version = counts->version;
     state.fetched_at = now;
     if (state.message == nullptr || !SameCounts(*state.message, *message)) {

@@ -2,11 +2,15 @@
 // 7). OrganizerService forwards both RPCs here (OrganizerService::SetCounts).
 //
 // GetRegistrationCounts: API key, validation, the event (EventSource: NOT_FOUND
-// for an unknown event), then, in parallel, the event's counters
-// (CountsStore: one indexed read of the counter rows, never a count of
-// registrations) and the quota service's GetUsage (capacity, remaining,
-// allotments); the call finishes when both answered. Nothing blocks a gRPC
-// thread. A failed read or GetUsage is UNAVAILABLE (retry).
+// for an unknown event), then the event's counters (CountsStore: one indexed
+// read of the counter rows, never a count of registrations) and the event's
+// quotas (capacities and allotments: the quota service's GetUsage, through a
+// per-replica cache of usage_ttl, 1 s, so the call normally costs the counter
+// read alone; UpdateEvent and SetAllotment on this replica drop the cached
+// usage at once via ForgetUsage). Remaining seats are computed from the
+// counters of the same snapshot (capacity - pending - confirmed), so they
+// always agree with the counts and as_of. Nothing blocks a gRPC thread. A
+// failed read or GetUsage is UNAVAILABLE (retry).
 //
 // WatchRegistrationCounts: a ServerWriteReactor per stream, fed by one hub
 // per replica (this object). The hub's thread, every tick (min_interval / 4,
@@ -16,7 +20,8 @@
 //   2. for each event whose version moved (at most once per min_interval per
 //      event), or that has a new watcher and moved since its last read, or
 //      whose last read is older than recheck_interval (capacity changes do
-//      not move the version), reads the counts, GetUsage and the event once
+//      not move the version), reads the counts, the usage (through the same
+//      cache) and the event once
 //      and builds one message, shared by every watcher (a new message only
 //      when something but as_of differs);
 //   3. offers the event's latest message to each of its watchers: a watcher
@@ -71,8 +76,12 @@
 #include "services/registration/counts_store.h"
 #include "services/registration/event_source.h"
 #include "services/registration/quota_client.h"
+#include "services/registration/ttl_cache.h"
 
 namespace admit::registration {
+
+// One GetUsage answer, shared by the calls that reuse it.
+using UsageSnapshot = std::shared_ptr<const v1::GetUsageResponse>;
 
 struct CountsServiceOptions {
   // The floor of a watch stream's interval between two messages (and the
@@ -85,6 +94,8 @@ struct CountsServiceOptions {
   absl::Duration reauth_interval = absl::Seconds(1);
   // How long the hub waits for GetUsage.
   absl::Duration usage_timeout = absl::Seconds(2);
+  // How long an event's GetUsage answer (capacities, allotments) is reused.
+  std::chrono::milliseconds usage_ttl{1000};
   // Domain metrics; null = none.
   prometheus::Registry* metrics = nullptr;
 };
@@ -120,6 +131,10 @@ class CountsService {
   // Streams registered with the hub now.
   int64_t watchers() const;
 
+  // Drops the cached usage of `event_id` (its capacities or allotments just
+  // changed on this replica), so the next read asks the quota service.
+  void ForgetUsage(const std::string& event_id);
+
  private:
   class Watcher;
   struct EventState;
@@ -132,6 +147,8 @@ class CountsService {
   void Remove(Watcher* w);
   void CallStarted();
   void CallDone();
+  void GetUsage(const std::string& event_id,
+                TtlCache<UsageSnapshot>::Callback done);
 
   CountsStore* const store_;
   EventSource* const events_;
@@ -139,6 +156,7 @@ class CountsService {
   const ApiKeyAuthenticator* const keys_;
   const CountsServiceOptions options_;
   const absl::Duration tick_;
+  TtlCache<UsageSnapshot> usage_cache_;
 
   prometheus::Gauge* watchers_gauge_ = nullptr;
   prometheus::Counter* messages_ = nullptr;

@@ -269,8 +269,7 @@ v1::RegistrationCounts BuildRegistrationCounts(
   out.set_event_id(event.id());
   TimeToProto(counts.as_of, out.mutable_as_of());
   const int32_t capacity = total ? total->capacity() : event.capacity();
-  const int32_t remaining =
-      total ? total->remaining() : Room(capacity, counts.event);
+  const int32_t remaining = Room(capacity, counts.event);
   out.set_capacity(capacity);
   out.set_remaining(remaining);
   SetStatus(counts.event, out.mutable_total());
@@ -287,7 +286,7 @@ v1::RegistrationCounts BuildRegistrationCounts(
     auto q = types.find(t.id());
     if (q != types.end()) {
       c->set_capacity(q->second->capacity());
-      c->set_remaining(std::min(remaining, q->second->remaining()));
+      c->set_remaining(std::min(remaining, Room(q->second->capacity(), tt)));
     } else if (total == nullptr && t.capacity() > 0) {
       c->set_capacity(t.capacity());
       c->set_remaining(std::min(remaining, Room(t.capacity(), tt)));
@@ -307,12 +306,13 @@ v1::RegistrationCounts BuildRegistrationCounts(
     o->set_organization(name == counts.organization_names.end() ? key
                                                                 : name->second);
     auto tally = counts.by_organization.find(key);
-    SetStatus(tally == counts.by_organization.end() ? kNone : tally->second,
-              o->mutable_counts());
+    const StatusTally& ot =
+        tally == counts.by_organization.end() ? kNone : tally->second;
+    SetStatus(ot, o->mutable_counts());
     auto wide = org_wide.find(key);
     if (wide != org_wide.end()) {
       o->set_allotment_seats(wide->second->capacity());
-      o->set_allotment_remaining(wide->second->remaining());
+      o->set_allotment_remaining(Room(wide->second->capacity(), ot));
     }
     auto per_type = org_types.find(key);
     if (per_type != org_types.end()) {

@@ -128,9 +128,12 @@ class CountsStore {
 };
 
 // The RegistrationCounts of `event` from its counters and the quota
-// service's usage of its quotas (capacity, remaining, allotments; `usage`
-// may be empty: then capacities come from the event's settings and
-// remaining is capacity - pending - confirmed).
+// service's usage of its quotas (capacities and allotments; `usage` may be
+// empty: then capacities come from the event's settings). Every `remaining`
+// is computed from the counters, capacity - pending - confirmed of the group
+// (and never above the event's), so it agrees with the counts of the same
+// snapshot whatever the age of `usage`; per-type allotments show the quota's
+// held and sold.
 //   - by_ticket_type: every ticket type of the event, in its order;
 //   - by_organization: organizations with registrations or an allotment,
 //     by organization key (so "" = no organization comes first); the name is

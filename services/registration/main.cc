@@ -284,10 +284,12 @@ int main(int argc, char** argv) {
   registration::CountsServiceOptions counts_options;
   counts_options.min_interval = absl::FromChrono(watch_min_interval);
   counts_options.metrics = &server.metrics_registry();
-  registration::CountsService counts(&counts_store,
-                                     &(*events)->event_source(), &quota,
-                                     &(*events)->api_keys(), counts_options);
+  registration::CountsService counts(&counts_store, &(*events)->event_source(),
+                                     &quota, &(*events)->api_keys(),
+                                     counts_options);
   (*events)->organizer_service().SetCounts(&counts);
+  (*writes)->SetQuotasChanged(
+      [&counts](const std::string& event_id) { counts.ForgetUsage(event_id); });
   server.AddDrainHook("counts watchers", [&counts] { counts.Stop(); });
   server.AddService(&(*events)->organizer_service());
   server.AddStopHook("api keys", [&events] { (*events)->Stop(); });

@@ -566,7 +566,10 @@ grpc::ServerUnaryReactor* OrganizerWrites::UpdateEvent(
                   return ToRpc(Retryable(result.status(), true), "UpdateEvent");
                 }
                 if (cache_ != nullptr) cache_->Invalidate(result->event.id());
-                if (result->capacities_changed) KickEvent(result->event);
+                if (result->capacities_changed) {
+                  if (quotas_changed_) quotas_changed_(result->event.id());
+                  KickEvent(result->event);
+                }
                 log::Info("event updated", {{"event_id", result->event.id()},
                                             {"key_id", key_id}});
                 v1::Event* out = response->mutable_event();
@@ -697,6 +700,7 @@ grpc::ServerUnaryReactor* OrganizerWrites::SetAllotment(
                   return ToRpc(Retryable(result.status(), false),
                                "SetAllotment");
                 }
+                if (quotas_changed_) quotas_changed_(result->first.id());
                 KickEvent(result->first);
                 *response->mutable_allotment() = std::move(result->second);
                 return grpc::Status::OK;

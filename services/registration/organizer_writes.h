@@ -117,6 +117,11 @@ class OrganizerWrites {
   void SetSeatsFreed(SeatsFreed seats_freed) {
     seats_freed_ = std::move(seats_freed);
   }
+  // Called after UpdateEvent changed capacities or SetAllotment changed an
+  // allotment of `event_id` (CountsService::ForgetUsage). May be empty.
+  void SetQuotasChanged(std::function<void(const std::string&)> changed) {
+    quotas_changed_ = std::move(changed);
+  }
   void SetCanceller(RegistrationStore* registrations, QuotaClient* quota) {
     registrations_ = registrations;
     quota_client_ = quota;
@@ -161,6 +166,7 @@ class OrganizerWrites {
   const OrganizerWritesOptions options_;
   const std::optional<confirmation::TicketCoder> coder_;
   SeatsFreed seats_freed_;
+  std::function<void(const std::string&)> quotas_changed_;
   RegistrationStore* registrations_ = nullptr;
   QuotaClient* quota_client_ = nullptr;
 
