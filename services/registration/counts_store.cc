@@ -90,9 +90,9 @@ int32_t Room(int32_t capacity, const StatusTally& t) {
 
 absl::StatusOr<CountsSnapshot> CountsStore::ReadOn(
     pqxx::connection& conn, const std::string& event_id) {
-  pqxx::read_transaction tx(conn);
+  // One statement sees one snapshot by itself: no BEGIN/COMMIT round trips.
+  pqxx::nontransaction tx(conn);
   pqxx::result rows = tx.exec_params(kReadSql, event_id);
-  tx.commit();
   CountsSnapshot out;
   for (const auto& row : rows) {
     out.as_of = absl::FromUnixMicros(row[0].as<int64_t>());
