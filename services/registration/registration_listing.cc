@@ -130,8 +130,8 @@ std::string Conditions(const ListingFilter& filter,
     }
     pattern.push_back('%');
     params.push_back(std::move(pattern));
-    absl::StrAppend(&where, " AND lower(r.email) COLLATE \"C\" LIKE $",
-                    params.size());
+    // email_lower: lower(email), COLLATE "C" (schema 008): a range scan.
+    absl::StrAppend(&where, " AND r.email_lower LIKE $", params.size());
   }
   return where;
 }
