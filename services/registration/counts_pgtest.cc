@@ -661,6 +661,8 @@ TEST_F(CountsTest, CapacityAndAllotmentChangesShowAtOnce) {
   auto allotted = GetCounts(event_id_, admin_key_);
   ASSERT_TRUE(allotted.ok()) << allotted.status();
   ASSERT_EQ(allotted->by_organization_size(), 1);
+  // Shown as the organizer spelled the allotment, not as first registered.
+  EXPECT_EQ(allotted->by_organization(0).organization(), "ACME");
   EXPECT_EQ(allotted->by_organization(0).allotment_seats(), 3);
   EXPECT_EQ(allotted->by_organization(0).allotment_remaining(), 2);
 }

@@ -137,8 +137,8 @@ class CountsStore {
 //   - by_ticket_type: every ticket type of the event, in its order;
 //   - by_organization: organizations with registrations or an allotment,
 //     by organization key (so "" = no organization comes first); the name is
-//     the first spelling registered, or the key for an allotment without
-//     registrations;
+//     the allotment's spelling (SetAllotment), else the first spelling
+//     registered, else the key;
 //   - by_country: countries with registrations, by code.
 v1::RegistrationCounts BuildRegistrationCounts(
     const v1::Event& event, const CountsSnapshot& counts,

@@ -671,6 +671,17 @@ grpc::ServerUnaryReactor* OrganizerWrites::SetAllotment(
                   absl::StatusOr<v1::SetQuotasResponse> set =
                       SetQuotasNow(quota, change, timeout);
                   if (!set.ok()) return set.status();
+                  if (seats > 0) {
+                    // The counts show the organization as the organizer
+                    // spelled its allotment (schema 005).
+                    tx.exec_params(
+                        "INSERT INTO registration."
+                        "registration_count_organizations (event_id, "
+                        "organization_key, organization) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (event_id, organization_key) DO UPDATE "
+                        "SET organization = EXCLUDED.organization",
+                        event_id, key.organization(), organization);
+                  }
                   v1::Allotment allotment;
                   allotment.set_organization(organization);
                   allotment.set_ticket_type_id(key.ticket_type_id());
