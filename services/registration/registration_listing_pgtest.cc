@@ -401,7 +401,8 @@ TEST_F(ListingTest, Filters) {
     r.status = status;
     rows.push_back(r);
   };
-  add("r1", "delegate", "Ann.Lee@example.org", "ITU Geneva", 2);
+  // r1's email sorts after r2's and r5's: a prefix lists in created order.
+  add("r1", "delegate", "Anny.Lee@example.org", "ITU Geneva", 2);
   add("r2", "observer", "ann.smith@example.org", "itu geneva", 3);
   add("r3", "delegate", "bob@example.org", "WHO", 1);
   add("r4", "observer", "an_x@example.org", "", 4);
