@@ -28,6 +28,19 @@ extern "C" const char* __lsan_default_suppressions() {
 namespace admit::pg {
 namespace {
 
+// The settings of every pooled session. JIT is off: admit's statements are
+// short, and a plan whose estimate crosses jit_above_cost compiles for
+// longer than it runs (seen in development: a listing query with a window
+// function spent 35 ms in JIT to run in 4 ms, so the export fell from
+// 130,000 to 25,680 rows/s).
+void ApplySessionSettings(pqxx::connection& conn, const PoolOptions& options) {
+  if (options.statement_timeout.count() > 0) {
+    conn.set_variable("statement_timeout",
+                      std::to_string(options.statement_timeout.count()));
+  }
+  conn.set_variable("jit", "off");
+}
+
 constexpr std::chrono::milliseconds kMinReconnectBackoff{100};
 constexpr std::chrono::milliseconds kMaxReconnectBackoff{1000};
 constexpr int64_t kMaxPoolSize = 1000;
@@ -239,10 +252,7 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
   std::unique_ptr<pqxx::connection> first;
   try {
     first = std::make_unique<pqxx::connection>(conninfo);
-    if (options.statement_timeout.count() > 0) {
-      first->set_variable("statement_timeout",
-                          std::to_string(options.statement_timeout.count()));
-    }
+    ApplySessionSettings(*first, options);
   } catch (...) {
     absl::Status status = ExceptionToStatus(std::current_exception());
     return absl::UnavailableError(absl::StrCat("cannot connect to postgres at ",
@@ -420,10 +430,7 @@ absl::Status Pool::EnsureConnection(Slot& slot) {
 absl::Status Pool::Connect(Slot& slot) {
   try {
     auto conn = std::make_unique<pqxx::connection>(conninfo_);
-    if (options_.statement_timeout.count() > 0) {
-      conn->set_variable("statement_timeout",
-                         std::to_string(options_.statement_timeout.count()));
-    }
+    ApplySessionSettings(*conn, options_);
     slot.conn = std::move(conn);
   } catch (...) {
     slot.conn.reset();

@@ -71,7 +71,8 @@ struct PoolOptions {
   // rounded up; libpq treats 1 s as 2 s).
   std::chrono::milliseconds connect_timeout{5000};
   // SET statement_timeout on every connection; a statement running longer
-  // fails with DEADLINE_EXCEEDED. 0 disables it (not recommended).
+  // fails with DEADLINE_EXCEEDED. 0 disables it (not recommended). Every
+  // connection also gets SET jit = off (see pool.cc).
   std::chrono::milliseconds statement_timeout{5000};
   // A job that waited this long in the queue without getting a connection
   // fails with UNAVAILABLE ("database busy") instead of running.
