@@ -450,6 +450,82 @@ TEST_F(ListingTest, Filters) {
   EXPECT_EQ(waitlisted->registrations(0).waitlist_position(), 1);
 }
 
+// Waitlist positions are per ticket type, counted over the whole event
+// whatever the page: rows of other types, other statuses and other pages
+// between them do not change them; a registration leaving the waitlist
+// moves the ones behind it up.
+TEST_F(ListingTest, WaitlistPositionsAcrossPagesAndTypes) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 14; ++i) {
+    Row r;
+    r.id = absl::StrCat("w", absl::Dec(i, absl::kZeroPad2), "-", event_);
+    r.email = absl::StrCat("w", i, "@example.org");
+    r.type = i % 3 == 0 ? "observer" : "delegate";
+    r.status = i % 5 == 4 ? 2 : 3;  // every fifth confirmed
+    rows.push_back(r);
+  }
+  Insert(rows);
+  // Expected: the rank of each waitlisted row among its type's, in order.
+  auto expected = [&](const std::set<std::string>& left) {
+    std::map<std::string, int> position;
+    std::map<std::string, int> seen;
+    for (const Row& r : rows) {
+      if (r.status != 3 || left.count(r.id) > 0) continue;
+      position[r.id] = ++seen[r.type];
+    }
+    return position;
+  };
+  auto listed = [&](v1::ListRegistrationsRequest request, int page_size) {
+    std::map<std::string, int> position;
+    request.set_page_size(page_size);
+    for (int pages = 0; pages < 100; ++pages) {
+      auto page = List(request);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& r : page->registrations()) {
+        if (r.status() == v1::REGISTRATION_STATUS_WAITLISTED) {
+          position[r.id()] = r.waitlist_position();
+        } else {
+          EXPECT_EQ(r.waitlist_position(), 0) << r.id();
+        }
+      }
+      if (page->next_page_token().empty()) break;
+      request.set_page_token(page->next_page_token());
+    }
+    return position;
+  };
+  EXPECT_EQ(listed({}, 3), expected({}));
+  v1::ListRegistrationsRequest waitlisted;
+  waitlisted.set_status(v1::REGISTRATION_STATUS_WAITLISTED);
+  EXPECT_EQ(listed(waitlisted, 2), expected({}));
+  v1::ListRegistrationsRequest delegates;
+  delegates.set_ticket_type_id("delegate");
+  std::map<std::string, int> delegates_expected;
+  for (const auto& [id, position] : expected({})) {
+    for (const Row& r : rows) {
+      if (r.id == id && r.type == "delegate") {
+        delegates_expected[id] = position;
+      }
+    }
+  }
+  EXPECT_EQ(listed(delegates, 4), delegates_expected);
+
+  // The first waitlisted delegate and a middle observer leave the waitlist.
+  const std::string first = rows[1].id, middle = rows[6].id;
+  auto done = pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    tx.exec_params(
+        "UPDATE registration.registrations SET status = 4, cancelled_at = "
+        "now() WHERE registration_id = ANY(ARRAY[$1, $2])",
+        first, middle);
+    tx.commit();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(done.ok()) << done;
+  EXPECT_EQ(listed({}, 3), expected({first, middle}));
+  EXPECT_EQ(listed(waitlisted, 2), expected({first, middle}));
+}
+
 TEST_F(ListingTest, InvalidRequestsAndTokenMisuse) {
   Insert(Rows("m", 30));
   v1::ListRegistrationsRequest request;
