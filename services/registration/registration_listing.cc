@@ -83,7 +83,7 @@ const std::string& Columns() {
       "r.organization, r.country_code, "
       "CASE WHEN r.status = 1 AND r.hold_expires_at <= now() THEN 5 "
       "ELSE r.status END, "
-      "CASE WHEN r.status = 3 THEN r.waitlist_seq ELSE 0 END, ",
+      "CASE WHEN r.status = 3 THEN COALESCE(r.waitlist_seq, 0) ELSE 0 END, ",
       Micros("r.created_at"), ", ", Micros("r.hold_expires_at"), ", ",
       Micros("r.confirmed_at"), ", ", Micros("r.cancelled_at"), ", ",
       Micros("CASE WHEN r.status = 1 AND r.hold_expires_at <= now() THEN "
