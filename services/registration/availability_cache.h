@@ -10,14 +10,10 @@
 #ifndef ADMIT_SERVICES_REGISTRATION_AVAILABILITY_CACHE_H_
 #define ADMIT_SERVICES_REGISTRATION_AVAILABILITY_CACHE_H_
 
-#include <condition_variable>
-#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -25,6 +21,7 @@
 #include "admit/v1/quota.pb.h"
 #include "services/registration/quota_client.h"
 #include "services/registration/registration_store.h"
+#include "services/registration/ttl_cache.h"
 
 namespace admit::registration {
 
@@ -47,8 +44,6 @@ class AvailabilityCache {
   // `quota` and `store` must outlive this object.
   AvailabilityCache(QuotaClient* quota, RegistrationStore* store,
                     AvailabilityCacheOptions options = {});
-  // Waits for refreshes in flight.
-  ~AvailabilityCache();
   AvailabilityCache(const AvailabilityCache&) = delete;
   AvailabilityCache& operator=(const AvailabilityCache&) = delete;
 
@@ -58,24 +53,15 @@ class AvailabilityCache {
   void Get(const std::string& event_id, Done done);
 
  private:
-  struct Entry {
-    Figures figures;  // null until the first refresh succeeds
-    bool refreshing = false;
-    std::vector<Done> waiters;
-  };
-  struct Refresh;
+  // Both reads of one refresh in parallel; the second to finish answers.
+  static void Load(QuotaClient* quota, RegistrationStore* store,
+                   std::function<absl::Time()> clock,
+                   const std::string& event_id,
+                   TtlCache<Figures>::Callback done);
 
-  void Start(const std::string& event_id);
-  void Complete(const std::string& event_id, absl::StatusOr<Figures> result);
-
-  QuotaClient* const quota_;
-  RegistrationStore* const store_;
-  const AvailabilityCacheOptions options_;
-
-  std::mutex mu_;
-  std::condition_variable idle_cv_;
-  std::map<std::string, Entry> entries_;
-  int64_t refreshing_ = 0;
+  // A TtlCache (ttl_cache.h): one refresh in flight per event, callers join
+  // it; its destructor waits for refreshes in flight.
+  TtlCache<Figures> cache_;
 };
 
 }  // namespace admit::registration
