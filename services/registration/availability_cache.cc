@@ -12,8 +12,7 @@ constexpr size_t kMaxEntries = 4096;
 
 TtlCacheOptions CacheOptions(const AvailabilityCacheOptions& options) {
   TtlCacheOptions out;
-  out.ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
-      absl::ToChronoNanoseconds(options.ttl));
+  out.ttl = absl::ToChronoMilliseconds(options.ttl);
   out.negative_ttl = std::chrono::milliseconds(0);  // errors are not kept
   out.max_entries = kMaxEntries;
   return out;
@@ -32,10 +31,7 @@ AvailabilityCache::AvailabilityCache(QuotaClient* quota,
           CacheOptions(options), options.clock) {}
 
 void AvailabilityCache::Get(const std::string& event_id, Done done) {
-  cache_.Get(event_id,
-             [done = std::move(done)](absl::StatusOr<Figures> figures) mutable {
-               done(std::move(figures));
-             });
+  cache_.Get(event_id, std::move(done));
 }
 
 void AvailabilityCache::Load(QuotaClient* quota, RegistrationStore* store,

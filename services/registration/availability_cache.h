@@ -39,7 +39,7 @@ struct AvailabilityCacheOptions {
 class AvailabilityCache {
  public:
   using Figures = std::shared_ptr<const AvailabilityFigures>;
-  using Done = absl::AnyInvocable<void(absl::StatusOr<Figures>)>;
+  using Done = absl::AnyInvocable<void(absl::StatusOr<Figures>) &&>;
 
   // `quota` and `store` must outlive this object.
   AvailabilityCache(QuotaClient* quota, RegistrationStore* store,

@@ -202,7 +202,6 @@ CountsService::CountsService(CountsStore* store, EventSource* events,
                              CountsServiceOptions options)
     : store_(store),
       events_(events),
-      quota_(quota),
       keys_(keys),
       options_(options),
       tick_(std::clamp(options.min_interval / 4, absl::Milliseconds(5),
@@ -295,11 +294,6 @@ void CountsService::ForgetUsage(const std::string& event_id) {
   usage_cache_.Invalidate(event_id);
 }
 
-void CountsService::GetUsage(const std::string& event_id,
-                             TtlCache<UsageSnapshot>::Callback done) {
-  usage_cache_.Get(event_id, std::move(done));
-}
-
 void CountsService::CallStarted() {
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_in_flight_;
@@ -385,14 +379,15 @@ grpc::ServerUnaryReactor* CountsService::Get(
             }
             arrive();
           });
-      GetUsage(event_id,
-               [join, arrive](absl::StatusOr<UsageSnapshot> usage) mutable {
-                 {
-                   std::lock_guard<std::mutex> lock(join->mu);
-                   join->usage = std::move(usage);
-                 }
-                 arrive();
-               });
+      usage_cache_.Get(
+          event_id,
+          [join, arrive](absl::StatusOr<UsageSnapshot> usage) mutable {
+            {
+              std::lock_guard<std::mutex> lock(join->mu);
+              join->usage = std::move(usage);
+            }
+            arrive();
+          });
     });
     return grpc::Status::OK;
   });
@@ -505,6 +500,7 @@ void CountsService::HubLoop() {
 }
 
 void CountsService::Tick() {
+  static const v1::GetUsageResponse kNoUsage;  // before the first GetUsage
   struct Plan {
     std::string event_id;
     bool first = false;  // a watcher waits for its first message
@@ -557,10 +553,11 @@ void CountsService::Tick() {
     auto usage_promise =
         std::make_shared<std::promise<absl::StatusOr<UsageSnapshot>>>();
     auto usage_future = usage_promise->get_future();
-    GetUsage(p.event_id,
-             [usage_promise](absl::StatusOr<UsageSnapshot> usage) mutable {
-               usage_promise->set_value(std::move(usage));
-             });
+    usage_cache_.Get(
+        p.event_id,
+        [usage_promise](absl::StatusOr<UsageSnapshot> usage) mutable {
+          usage_promise->set_value(std::move(usage));
+        });
     if (watch_reads_ != nullptr) watch_reads_->Increment();
     absl::StatusOr<CountsSnapshot> counts = store_->ReadNow(p.event_id);
     absl::StatusOr<EventSnapshot> event = event_future.get();
@@ -591,8 +588,7 @@ void CountsService::Tick() {
     if (usage.has_value()) state.usage = *std::move(usage);
     auto message =
         std::make_shared<v1::RegistrationCounts>(BuildRegistrationCounts(
-            **event, *counts,
-            state.usage ? *state.usage : v1::GetUsageResponse()));
+            **event, *counts, state.usage ? *state.usage : kNoUsage));
     state.version = counts->version;
     state.fetched_at = now;
     if (state.message == nullptr || !SameCounts(*state.message, *message)) {

@@ -147,12 +147,9 @@ class CountsService {
   void Remove(Watcher* w);
   void CallStarted();
   void CallDone();
-  void GetUsage(const std::string& event_id,
-                TtlCache<UsageSnapshot>::Callback done);
 
   CountsStore* const store_;
   EventSource* const events_;
-  QuotaClient* const quota_;
   const ApiKeyAuthenticator* const keys_;
   const CountsServiceOptions options_;
   const absl::Duration tick_;

@@ -8,33 +8,15 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/status/status.h"
 #include "pqxx/pqxx"
+#include "services/registration/pg_registration_store.h"
 
 namespace admit::registration {
 namespace {
 
-// Postgres array literal for a text[] parameter (libpqxx 6.4 has no array
-// parameters): every element double-quoted, '"' and '\' escaped.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string IntArray(const std::vector<int64_t>& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
+using internal::IntArray;
+using internal::TextArray;
 
 int64_t Micros(const google::protobuf::Timestamp& t) {
   return absl::ToUnixMicros(TimeFromProto(t));

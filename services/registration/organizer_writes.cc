@@ -9,7 +9,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "common/server/guard.h"
@@ -20,6 +19,7 @@
 #include "services/registration/audit_log.h"
 #include "services/registration/event_store.h"
 #include "services/registration/organizer_service.h"
+#include "services/registration/pg_registration_store.h"
 #include "services/registration/registration_errors.h"
 #include "services/registration/validation.h"
 
@@ -54,26 +54,10 @@ std::string UpdatableEventField(const std::string& path) {
 
 namespace {
 
+using internal::IntArray;
+using internal::TextArray;
+
 constexpr char kScrubbedPayload[] = R"({"v":1,"scrubbed":true})";
-
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string IntArray(const std::vector<int64_t>& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
 
 int64_t Micros(const google::protobuf::Timestamp& t) {
   return absl::ToUnixMicros(TimeFromProto(t));

@@ -30,6 +30,10 @@ std::string TextArray(const std::vector<std::string>& values) {
   return out;
 }
 
+std::string IntArray(const std::vector<int64_t>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
 }  // namespace internal
 
 bool IsLive(RegistrationStatus status) {

@@ -86,6 +86,8 @@ namespace internal {
 // 6.4 converts no arrays. Every element is double-quoted with '"' and '\'
 // escaped, so any string round-trips.
 std::string TextArray(const std::vector<std::string>& values);
+// A Postgres array literal for an int[] or bigint[] parameter.
+std::string IntArray(const std::vector<int64_t>& values);
 
 // Shared with lifecycle_store.cc (same tables, same rules):
 // Locks the event's event_counters row (creating it on first use), in a

@@ -12,7 +12,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -395,11 +394,11 @@ void FillWaitlistPositions(pqxx::transaction_base& tx,
                            const std::vector<int64_t>& seqs,
                            std::vector<ListedRegistration>& rows) {
   std::vector<std::string> types;
-  std::vector<std::string> seq_text;
+  std::vector<int64_t> waitlisted_seqs;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].status != 3 || seqs[i] <= 0) continue;
     types.push_back(rows[i].ticket_type_id);
-    seq_text.push_back(absl::StrCat(seqs[i]));
+    waitlisted_seqs.push_back(seqs[i]);
   }
   if (types.empty()) return;
   pqxx::result ranges = tx.exec_params(
@@ -411,8 +410,7 @@ void FillWaitlistPositions(pqxx::transaction_base& tx,
       "BETWEEN b.lo AND b.hi ORDER BY x.waitlist_seq), ',') FROM (SELECT "
       "type, min(seq) AS lo, max(seq) AS hi FROM unnest($2::text[], "
       "$3::bigint[]) AS p(type, seq) GROUP BY type) b",
-      event_id, TextArray(types),
-      absl::StrCat("{", absl::StrJoin(seq_text, ","), "}"));
+      event_id, TextArray(types), IntArray(waitlisted_seqs));
   struct Range {
     int64_t ahead = 0;
     std::vector<int64_t> seqs;  // ascending
